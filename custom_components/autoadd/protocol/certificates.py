@@ -1,0 +1,179 @@
+"""X.509: manufacturer roots, IDevID certificates and invoice-signing certificates, and their chains.
+
+A chain is given leaf first, then intermediates in order, and must end in a certificate issued by one of
+the trusted roots. Every certificate in it must be valid at the given time; every issuer must be a CA
+(basicConstraints cA, keyUsage keyCertSign) within its path length; the leaf must not be a CA and must be
+allowed to sign (keyUsage digitalSignature). Keys are Ed25519 or P-256 throughout.
+
+(`cryptography.x509.verification` would do this path walk, but its Web PKI policy refuses Ed25519 keys,
+which AutoAdd requires; the walk below uses `verify_directly_issued_by` for each step.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import datetime as dt
+import hashlib
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+
+from .errors import MalformedError, TooLargeError, UntrustedManufacturerError
+from .keys import PublicKey, fingerprint, key_type_of
+
+MAX_CERTIFICATE_SIZE = 4096
+MAX_CHAIN_CERTIFICATES = 4
+
+
+def load_der_certificate(data: bytes, *, what: str = "certificate") -> x509.Certificate:
+    """Parse one DER certificate within the size limit."""
+    if len(data) > MAX_CERTIFICATE_SIZE:
+        raise TooLargeError(f"{what} is {len(data)} bytes, over the limit of {MAX_CERTIFICATE_SIZE}")
+    try:
+        return x509.load_der_x509_certificate(data)
+    except ValueError as err:
+        raise MalformedError(f"{what} is not a DER X.509 certificate: {err}") from err
+
+
+def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
+    """Parse one or more PEM certificates (a root pasted by the owner, a file from the vendor tool)."""
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as err:
+        raise MalformedError(f"not PEM certificates: {err}") from err
+    return certs
+
+
+def certificate_to_der(cert: x509.Certificate) -> bytes:
+    """DER form, as carried on the wire."""
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def certificate_to_pem(cert: x509.Certificate) -> bytes:
+    """PEM form, as stored in files and pasted into the UI."""
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def certificate_hash(cert: x509.Certificate) -> bytes:
+    """SHA-256 over the certificate's DER bytes."""
+    return hashlib.sha256(certificate_to_der(cert)).digest()
+
+
+def certificate_public_key(cert: x509.Certificate) -> PublicKey:
+    """The certificate's key, which must be Ed25519 or P-256."""
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise MalformedError(f"certificate key cannot be loaded: {err}") from err
+    key_type_of(key)  # type: ignore[arg-type]
+    return key  # type: ignore[return-value]
+
+
+def subject_attribute(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
+    """First value of a subject attribute, as text."""
+    values = cert.subject.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCertificateChain:
+    """A chain that verified: its leaf, and the trusted root it ends at."""
+
+    leaf: x509.Certificate
+    root: x509.Certificate
+
+    @property
+    def root_fingerprint(self) -> bytes:
+        """Fingerprint of the root's key: how a manufacturer is named."""
+        return fingerprint(certificate_public_key(self.root))
+
+    @property
+    def manufacturer(self) -> str:
+        """The root's organisation (or common name): the manufacturer shown to people."""
+        return (
+            subject_attribute(self.root, NameOID.ORGANIZATION_NAME)
+            or subject_attribute(self.root, NameOID.COMMON_NAME)
+            or "unknown"
+        )
+
+
+def _within_validity(cert: x509.Certificate, now: dt.datetime, what: str) -> None:
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise UntrustedManufacturerError(
+            f"{what} is valid from {cert.not_valid_before_utc:%Y-%m-%d} "
+            f"to {cert.not_valid_after_utc:%Y-%m-%d}, not at {now:%Y-%m-%d}"
+        )
+
+
+def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check_issuer(issuer: x509.Certificate, below: int, what: str) -> None:
+    constraints = _basic_constraints(issuer)
+    usage = _key_usage(issuer)
+    if constraints is None or not constraints.ca:
+        raise UntrustedManufacturerError(f"{what} is not a CA but issued a certificate")
+    if usage is None or not usage.key_cert_sign:
+        raise UntrustedManufacturerError(f"{what} may not sign certificates (keyUsage)")
+    if constraints.path_length is not None and below > constraints.path_length:
+        raise UntrustedManufacturerError(f"{what} allows {constraints.path_length} CAs below it, not {below}")
+
+
+def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def verify_certificate_chain(
+    chain: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    now: dt.datetime,
+    *,
+    what: str,
+) -> VerifiedCertificateChain:
+    """Verify leaf-first `chain` up to one of `roots`, as the module docstring says."""
+    if not chain:
+        raise MalformedError(f"{what}: the certificate chain is empty")
+    if len(chain) > MAX_CHAIN_CERTIFICATES:
+        raise TooLargeError(f"{what}: more than {MAX_CHAIN_CERTIFICATES} certificates")
+    leaf = chain[0]
+    for cert in chain:
+        certificate_public_key(cert)
+    leaf_constraints = _basic_constraints(leaf)
+    if leaf_constraints is not None and leaf_constraints.ca:
+        raise UntrustedManufacturerError(f"{what}: the signing certificate is a CA certificate")
+    leaf_usage = _key_usage(leaf)
+    if leaf_usage is not None and not leaf_usage.digital_signature:
+        raise UntrustedManufacturerError(f"{what}: the signing certificate may not sign (keyUsage)")
+    for position, cert in enumerate(chain):
+        _within_validity(cert, now, f"{what} certificate {position}")
+    for position in range(1, len(chain)):
+        if not _issued_by(chain[position - 1], chain[position]):
+            raise UntrustedManufacturerError(
+                f"{what}: certificate {position - 1} was not issued by certificate {position}"
+            )
+        _check_issuer(chain[position], position - 1, f"{what} certificate {position}")
+    top = chain[-1]
+    for root in roots:
+        if _issued_by(top, root):
+            _within_validity(root, now, f"{what} root")
+            _check_issuer(root, len(chain) - 1, f"{what} root")
+            return VerifiedCertificateChain(leaf=leaf, root=root)
+    raise UntrustedManufacturerError(f"{what} does not chain to a trusted manufacturer root")

@@ -1,0 +1,23 @@
+"""The integration loads, sets up and unloads in Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.autoadd.const import DOMAIN
+
+
+async def test_setup_and_unload(hass: HomeAssistant) -> None:
+    """A registrar entry sets up and unloads cleanly."""
+    entry = MockConfigEntry(domain=DOMAIN, title="Home", data={"home_name": "Home"})
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
