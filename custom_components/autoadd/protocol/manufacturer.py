@@ -91,6 +91,37 @@ def make_root_certificate(
     return builder.sign(key, _hash_for(key))
 
 
+def make_device_ca_certificate(
+    root_key: PrivateKey,
+    root: x509.Certificate,
+    ca: PublicKey,
+    *,
+    now: dt.datetime,
+    serial: int,
+    years: int = 25,
+) -> x509.Certificate:
+    """An intermediate CA that issues IDevIDs (pathLen 0), issued by the root."""
+    manufacturer = subject_attribute(root, NameOID.ORGANIZATION_NAME)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer or "unknown"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{manufacturer} AutoAdd Device CA"),
+        ]
+    )
+    builder = _builder(
+        subject,
+        root.subject,
+        ca,
+        root_key.public_key(),
+        serial=serial,
+        not_before=now,
+        not_after=now + dt.timedelta(days=365 * years),
+        ca=True,
+        path_length=0,
+    )
+    return builder.sign(root_key, _hash_for(root_key))
+
+
 def make_signer_certificate(
     root_key: PrivateKey,
     root: x509.Certificate,

@@ -1,0 +1,7 @@
+"""Run autoadd-device."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""autoadd-device: run one or more AutoAdd reference devices.
+
+    autoadd-device DEVICE_DIR                      one device, on 127.0.0.1, any free port
+    autoadd-device DEVICES --count 50 --port 8400  the first 50 device directories under DEVICES
+    autoadd-device DEVICE_DIR --factory-reset      forget the owner and configuration, keep the chain
+
+Each device serves the protocol over HTTP and announces `_autoadd._tcp.local.` over mDNS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+import contextlib
+import logging
+from pathlib import Path
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+from .advertise import Advertiser
+from .device import ReferenceDevice
+from .files import IDEVID_KEY, DeviceFileError
+from .server import make_app
+
+_LOGGER = logging.getLogger("autoadd_device")
+
+
+def find_device_dirs(paths: Sequence[Path]) -> list[Path]:
+    """Device directories among `paths`: each path is one, or a folder of them (taken in name order)."""
+    found: list[Path] = []
+    for path in paths:
+        if (path / IDEVID_KEY).exists():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if (p / IDEVID_KEY).exists()))
+        else:
+            raise DeviceFileError(path, "not a device directory (no idevid.key) nor a folder of them")
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="autoadd-device", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("paths", type=Path, nargs="+", help="device directories, or folders holding them")
+    parser.add_argument("--count", type=int, help="run only the first N devices found (default: all)")
+    parser.add_argument(
+        "--address",
+        action="append",
+        help="IP address to listen on and to announce; repeat for several (default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--interface",
+        action="append",
+        help="interface address mDNS uses (default: the --address values); 'all' for every interface",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port of the first device, the next get +1, +2... (default: any free port)",
+    )
+    parser.add_argument("--no-mdns", action="store_true", help="do not announce over mDNS (HTTP only)")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="requests per second each device accepts (default 10)"
+    )
+    parser.add_argument(
+        "--burst", type=int, default=20, help="requests each device accepts at once (default 20)"
+    )
+    parser.add_argument(
+        "--factory-reset", action="store_true", help="reset the devices (keep their chains) and exit"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO"
+    )
+    return parser
+
+
+async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """Start the devices, serve until `stop` is set, then withdraw everything."""
+    addresses: list[str] = args.address or ["127.0.0.1"]
+    dirs = find_device_dirs(args.paths)[: args.count]
+    if not dirs:
+        raise DeviceFileError(args.paths[0], "no device directories found")
+    loop = asyncio.get_running_loop()
+    advertiser: Advertiser | None = None
+    if not args.no_mdns:
+        interfaces = None if args.interface == ["all"] else (args.interface or addresses)
+        advertiser = Advertiser(addresses, interfaces)
+    runners: list[web.AppRunner] = []
+    try:
+        for index, folder in enumerate(dirs):
+            device = ReferenceDevice(folder, clock=time.monotonic)
+            if advertiser is not None:
+                adv = advertiser
+
+                def changed(device: ReferenceDevice = device, adv: Advertiser = adv) -> None:
+                    loop.create_task(adv.update(device))  # noqa: RUF006 - runs within the advertiser's lifetime
+
+                device.on_change = changed
+            runner = web.AppRunner(make_app(device, rate=args.rate, burst=args.burst), access_log=None)
+            await runner.setup()
+            port = args.port + index if args.port else 0
+            sites = [web.TCPSite(runner, address, port) for address in addresses]
+            for site in sites:
+                await site.start()
+            bound = runner.addresses[0][1]
+            runners.append(runner)
+            if advertiser is not None:
+                await advertiser.register(device, bound)
+            _LOGGER.info(
+                "%s [%s] listening on %s port %d (%s)",
+                device.name,
+                device.device_id.hex()[:12],
+                ",".join(addresses),
+                bound,
+                "claimed" if device.claimed else "unclaimed",
+            )
+        print(f"autoadd-device: {len(runners)} device(s) running", flush=True)
+        await stop.wait()
+    finally:
+        if advertiser is not None:
+            await advertiser.close()
+        for runner in runners:
+            await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until SIGINT or SIGTERM; errors name the file at fault and exit 1."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        if args.factory_reset:
+            for folder in find_device_dirs(args.paths)[: args.count]:
+                ReferenceDevice(folder, clock=time.monotonic).factory_reset()
+            return 0
+
+        async def _main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run(args, stop)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_main())
+    except DeviceFileError as err:
+        print(f"autoadd-device: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"autoadd-device: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""autoadd-vendor: the manufacturer's command line (root CA, IDevIDs, invoices, inspection)."""

@@ -1,0 +1,7 @@
+"""Run autoadd-vendor."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""The HTTP transport's fixed parts: paths, media type, error bodies and the status for each error code.
+
+Pure data and encoding: the device's server and the registrar's client do the I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .encoding import dumps, loads
+from .errors import ERRORS_BY_CODE, AutoAddError
+
+BASE_PATH: Final = "/autoadd/v1"
+PATH_INFO: Final = f"{BASE_PATH}/info"
+PATH_HELLO: Final = f"{BASE_PATH}/hello"
+PATH_NOTE: Final = f"{BASE_PATH}/note"
+PATH_LINKS: Final = f"{BASE_PATH}/links"
+MEDIA_TYPE: Final = "application/cbor"
+
+#: Transport-only code: the device refused the request because it came too fast.
+RATE_LIMITED: Final = "rate_limited"
+
+_ERROR_CODE = 1
+_ERROR_DETAIL = 2
+_MAX_ERROR_BODY = 2048
+
+HTTP_STATUS: Final[dict[str, int]] = {
+    "malformed": 400,
+    "wrong_content_type": 400,
+    "unsupported_version": 400,
+    "unsupported_algorithm": 400,
+    "invalid_key": 400,
+    "invalid_home_key_string": 400,
+    "invalid_owners": 400,
+    "bad_signature": 403,
+    "untrusted_manufacturer": 403,
+    "manufacturer_mismatch": 403,
+    "idevid_mismatch": 403,
+    "signer_not_owner": 403,
+    "wrong_device": 403,
+    "not_owner": 403,
+    "nonce_mismatch": 403,
+    "wrong_previous_hash": 409,
+    "wrong_sequence": 409,
+    "fork": 409,
+    "rollback": 409,
+    "chain_head_mismatch": 409,
+    "handshake_state": 409,
+    "unknown_session": 410,
+    "too_large": 413,
+    RATE_LIMITED: 429,
+}
+
+
+class PeerError(AutoAddError):
+    """An error the other side reported in an error body, with its code (which may be transport-only)."""
+
+    code = "peer_error"
+
+    def __init__(self, peer_code: str, detail: str, status: int) -> None:
+        """Keep the peer's code and the HTTP status."""
+        self.peer_code = peer_code
+        self.status = status
+        super().__init__(f"the device answered {status} {peer_code}: {detail}")
+
+
+def error_body(code: str, detail: str) -> bytes:
+    """The CBOR body of an error response: {1: code, 2: detail}."""
+    return dumps({_ERROR_CODE: code, _ERROR_DETAIL: detail[:512]})
+
+
+def read_error_body(body: bytes, status: int) -> AutoAddError:
+    """The error a peer's error response stands for: the documented class where the code is one."""
+    try:
+        value = loads(body, what="error body", max_size=_MAX_ERROR_BODY)
+    except AutoAddError:
+        return PeerError("unknown", f"unreadable error body ({len(body)} bytes)", status)
+    if not isinstance(value, dict) or not isinstance(value.get(_ERROR_CODE), str):
+        return PeerError("unknown", "error body without a code", status)
+    code, detail = value[_ERROR_CODE], str(value.get(_ERROR_DETAIL, ""))
+    cls = ERRORS_BY_CODE.get(code)
+    if cls is None:
+        return PeerError(code, detail, status)
+    try:
+        return cls(f"the device says: {detail}")
+    except TypeError:  # classes with extra constructor arguments are reported as peer errors
+        return PeerError(code, detail, status)

@@ -1,0 +1,1 @@
+"""Tests for the reference device and the vendor tool."""

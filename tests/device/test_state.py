@@ -1,0 +1,85 @@
+"""The device's state on disk: atomic writes, crash safety, and clear errors for a broken directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import os
+from pathlib import Path
+
+import pytest
+
+from autoadd_device import files
+from autoadd_device.device import ReferenceDevice
+from autoadd_device.files import STATE, DeviceFileError
+from custom_components.autoadd.protocol.keys import PrivateKey
+
+from .conftest import RunningDevice
+
+
+async def test_crash_between_write_and_rename_keeps_the_old_state(
+    running: RunningDevice, home: PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the new state is written but before the rename leaves the old state in force."""
+    await running.onboard(home)
+    assert running.device is not None
+    before = (running.folder / STATE).read_bytes()
+
+    def power_cut(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", power_cut)
+    with pytest.raises(OSError, match="power cut"):
+        running.device.factory_reset()
+    monkeypatch.undo()
+
+    assert (running.folder / STATE).read_bytes() == before
+    device = await running.restart()
+    assert device.claimed
+
+
+async def test_leftover_temporary_file_is_harmless(running: RunningDevice, home: PrivateKey) -> None:
+    """A temporary file left by a crash is ignored at start and replaced by the next write."""
+    await running.onboard(home)
+    (running.folder / f".{STATE}.tmp").write_bytes(b"half a state")
+    device = await running.restart()
+    assert device.claimed
+    device.factory_reset()
+    assert not (running.folder / f".{STATE}.tmp").exists()
+
+
+def test_corrupt_state_is_reported_at_start(
+    make_device: Callable[..., RunningDevice], home: PrivateKey
+) -> None:
+    """A state file that is not a state names itself in the error."""
+    spec = make_device([home])
+    (spec.folder / STATE).write_bytes(b"\xa1\x01\x02")
+    with pytest.raises(DeviceFileError, match=r"state\.cbor: corrupt state"):
+        ReferenceDevice(spec.folder, clock=spec.clock)
+
+
+def test_missing_key_is_reported(make_device: Callable[..., RunningDevice], home: PrivateKey) -> None:
+    """A device directory without its key names the missing file."""
+    spec = make_device([home])
+    (spec.folder / files.IDEVID_KEY).unlink()
+    with pytest.raises(DeviceFileError, match=r"idevid\.key: missing"):
+        ReferenceDevice(spec.folder, clock=spec.clock)
+
+
+def test_invoice_for_another_device_is_refused(
+    make_device: Callable[..., RunningDevice], home: PrivateKey
+) -> None:
+    """A device shipped with another device's invoice refuses to start."""
+    first = make_device([home], serial="SN0001")
+    second = make_device([home], serial="SN0002")
+    (second.folder / files.INVOICE).write_bytes((first.folder / files.INVOICE).read_bytes())
+    with pytest.raises(DeviceFileError, match="another device"):
+        ReferenceDevice(second.folder, clock=second.clock)
+
+
+def test_state_file_mode_is_private(make_device: Callable[..., RunningDevice], home: PrivateKey) -> None:
+    """The key and the state are readable by the device's user only."""
+    spec = make_device([home])
+    device = ReferenceDevice(spec.folder, clock=spec.clock)
+    device.factory_reset()
+    assert (Path(spec.folder) / STATE).stat().st_mode & 0o077 == 0
+    assert (Path(spec.folder) / files.IDEVID_KEY).stat().st_mode & 0o077 == 0

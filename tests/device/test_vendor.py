@@ -1,0 +1,249 @@
+"""autoadd-vendor: a manufacturer's complete session, standard files that openssl reads, clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+import shutil
+import subprocess
+
+import pytest
+
+from autoadd_device.device import ReferenceDevice
+from autoadd_vendor.cli import main
+from custom_components.autoadd.protocol.certificates import certificate_to_der, load_pem_certificates
+from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
+from custom_components.autoadd.protocol.home_key import parse_home_key
+from custom_components.autoadd.protocol.idevid import verify_idevid
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def openssl(*args: str) -> subprocess.CompletedProcess[str]:
+    assert OPENSSL is not None
+    return subprocess.run([OPENSSL, *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def vendor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    folder = tmp_path / "acme"
+    assert run(["init", "--vendor", str(folder), "--name", "Acme", "--device-ca"], capsys)[0] == 0
+    return folder
+
+
+def test_complete_session(vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """init, provision, home-key, invoice, inspect: the device directory then runs as a reference device."""
+    devices = tmp_path / "devices"
+    code, out, _ = run(
+        ["provision", "--vendor", str(vendor), "--out", str(devices), "--model", "Lamp 1", "--count", "2"],
+        capsys,
+    )
+    assert code == 0
+    assert sorted(p.name for p in devices.iterdir()) == ["SN0001", "SN0002"]
+    code, home_string, _ = run(["home-key", "--out", str(tmp_path / "home.key")], capsys)
+    assert code == 0
+    home = parse_home_key(home_string.strip())
+    code, out, _ = run(
+        [
+            "invoice",
+            "--vendor",
+            str(vendor),
+            str(devices / "SN0001"),
+            "--home",
+            home_string.strip(),
+            "--order",
+            "ORDER-1",
+        ],
+        capsys,
+    )
+    assert code == 0
+    code, out, _ = run(
+        ["inspect", str(devices / "SN0001" / "invoice.cbor"), "--root", str(vendor / "root.pem")], capsys
+    )
+    assert code == 0
+    assert "verifies against the given root: yes" in out
+    assert "ORDER-1" in out
+
+    root = load_pem_certificates((vendor / "root.pem").read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    certs = load_pem_certificates((devices / "SN0001" / "idevid.pem").read_bytes())
+    identity = verify_idevid([certificate_to_der(c) for c in certs], root, now)
+    chain = verify_chain(
+        decode_chain((devices / "SN0001" / "invoice.cbor").read_bytes()), roots=root, now=now, device=identity
+    )
+    assert chain.head.is_owner(home)
+    device = ReferenceDevice(devices / "SN0001", clock=lambda: 0.0)
+    assert device.device_id == identity.device_id
+    assert device.manufacturer == "Acme"
+
+
+@needs_openssl
+def test_openssl_reads_and_verifies_the_idevid(
+    vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`openssl x509 -text` reads the IDevID; `openssl verify` accepts it through the Device CA."""
+    devices = tmp_path / "devices"
+    run(["provision", "--vendor", str(vendor), "--out", str(devices), "--model", "Lamp 1"], capsys)
+    device_pem = devices / "SN0001" / "idevid.pem"
+    certs = load_pem_certificates(device_pem.read_bytes())
+    assert len(certs) == 2
+    leaf, intermediate = tmp_path / "leaf.pem", tmp_path / "intermediates.pem"
+    leaf.write_bytes(
+        device_pem.read_bytes().split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+    )
+    intermediate.write_bytes((vendor / "device-ca.pem").read_bytes())
+    text = openssl("x509", "-text", "-noout", "-in", str(leaf))
+    assert text.returncode == 0, text.stderr
+    assert "serialNumber=SN0001" in text.stdout.replace(" = ", "=")
+    assert "ED25519" in text.stdout
+    verify = openssl(
+        "verify", "-CAfile", str(vendor / "root.pem"), "-untrusted", str(intermediate), str(leaf)
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.strip().endswith("OK")
+    stranger = openssl("verify", "-CAfile", str(vendor / "signer.pem"), str(leaf))
+    assert stranger.returncode != 0
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    ("algorithm", "options"),
+    [("ED25519", []), ("EC", ["-pkeyopt", "ec_paramgen_curve:P-256"])],
+)
+def test_openssl_keys_import(
+    algorithm: str, options: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Keys made by `openssl genpkey` serve as home keys and as manufacturer keys."""
+    key = tmp_path / "key.pem"
+    assert openssl("genpkey", "-algorithm", algorithm, *options, "-out", str(key)).returncode == 0
+    code, out, _ = run(["home-key", "--key-file", str(key)], capsys)
+    assert code == 0
+    parse_home_key(out.strip())
+    public = tmp_path / "pub.pem"
+    assert openssl("pkey", "-in", str(key), "-pubout", "-out", str(public)).returncode == 0
+    assert run(["home-key", "--key-file", str(public)], capsys)[1] == out
+    code, _, err = run(
+        [
+            "init",
+            "--vendor",
+            str(tmp_path / "m"),
+            "--name",
+            "M",
+            "--root-key",
+            str(key),
+            "--signer-key",
+            str(key),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    verify = openssl(
+        "verify", "-CAfile", str(tmp_path / "m" / "root.pem"), str(tmp_path / "m" / "signer.pem")
+    )
+    assert verify.returncode == 0, verify.stderr
+
+
+@needs_openssl
+def test_rsa_key_is_refused_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An RSA key is not an AutoAdd key: the error names the file, and nothing is written."""
+    key = tmp_path / "rsa.pem"
+    assert (
+        openssl(
+            "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)
+        ).returncode
+        == 0
+    )
+    code, _, err = run(
+        ["init", "--vendor", str(tmp_path / "m"), "--name", "M", "--root-key", str(key)], capsys
+    )
+    assert code == 1
+    assert str(key) in err
+    assert not (tmp_path / "m" / "root.pem").exists()
+
+
+def test_bad_home_key_string_writes_no_invoice(
+    vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped home key string is named in the error and no invoice is written."""
+    devices = tmp_path / "devices"
+    run(["provision", "--vendor", str(vendor), "--out", str(devices), "--model", "Lamp 1"], capsys)
+    code, home_string, _ = run(["home-key", "--out", str(tmp_path / "home.key")], capsys)
+    typo = home_string.strip()[:-1] + ("A" if home_string.strip()[-1] != "A" else "B")
+    code, _, err = run(["invoice", "--vendor", str(vendor), str(devices / "SN0001"), "--home", typo], capsys)
+    assert code == 1
+    assert "--home" in err
+    assert "checksum" in err
+    assert not (devices / "SN0001" / "invoice.cbor").exists()
+
+
+def test_missing_vendor_files_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Provisioning without a manufacturer names the missing file."""
+    code, _, err = run(
+        ["provision", "--vendor", str(tmp_path / "none"), "--out", str(tmp_path / "d"), "--model", "X"],
+        capsys,
+    )
+    assert code == 1
+    assert "root.key" in err
+
+
+def test_existing_files_are_not_replaced(vendor: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """init refuses to overwrite a manufacturer unless told to."""
+    before = (vendor / "root.pem").read_bytes()
+    code, _, err = run(["init", "--vendor", str(vendor), "--name", "Other"], capsys)
+    assert code == 1
+    assert "--force" in err
+    assert (vendor / "root.pem").read_bytes() == before
+
+
+def test_inspect_reports_a_chain_that_does_not_verify(
+    vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inspect against another manufacturer's root says the chain does not verify, and why."""
+    devices = tmp_path / "devices"
+    run(["provision", "--vendor", str(vendor), "--out", str(devices), "--model", "Lamp 1"], capsys)
+    _, home_string, _ = run(["home-key", "--out", str(tmp_path / "home.key")], capsys)
+    run(["invoice", "--vendor", str(vendor), str(devices / "SN0001"), "--home", home_string.strip()], capsys)
+    run(["init", "--vendor", str(tmp_path / "other"), "--name", "Other"], capsys)
+    _, out, _ = run(
+        ["inspect", str(devices / "SN0001" / "invoice.cbor"), "--root", str(tmp_path / "other" / "root.pem")],
+        capsys,
+    )
+    assert "verification FAILED: untrusted_manufacturer" in out
+    _, out, _ = run(["inspect", str(devices / "SN0001" / "idevid.pem")], capsys)
+    assert "serialNumber=SN0001" in out.replace("2.5.4.5", "serialNumber")
+
+
+@pytest.mark.parametrize("tool", ["autoadd_vendor", "autoadd_device"])
+def test_help_explains_every_option(tool: str) -> None:
+    """--help prints the usage and a line for each option."""
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", tool, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert result.returncode == 0
+    assert "usage:" in result.stdout
+    if tool == "autoadd_device":
+        for option in (
+            "--count",
+            "--address",
+            "--interface",
+            "--port",
+            "--no-mdns",
+            "--rate",
+            "--burst",
+            "--factory-reset",
+            "--log-level",
+        ):
+            assert option in result.stdout
