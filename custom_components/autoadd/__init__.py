@@ -2,17 +2,66 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from dataclasses import dataclass
 
-type AutoAddConfigEntry = ConfigEntry[None]
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import device_registry as dr
+
+from .const import DOMAIN
+from .discovery import AutoAddBrowser
+from .registrar import Registrar
+from .storage import HomeKeyStore, RegistrarStore
+
+PLATFORMS: list[Platform] = [Platform.SENSOR]
+
+
+@dataclass
+class AutoAddData:
+    """What a loaded registrar entry holds."""
+
+    registrar: Registrar
+    browser: AutoAddBrowser
+
+
+type AutoAddConfigEntry = ConfigEntry[AutoAddData]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> bool:
-    """Set up the AutoAdd registrar from a config entry."""
+    """Load the home key and the registrar's state, then start discovering devices."""
+    home = await HomeKeyStore(hass).async_load()
+    if home is None:
+        raise ConfigEntryError(translation_domain=DOMAIN, translation_key="home_key_missing")
+    store = RegistrarStore(hass)
+    await store.async_load()
+    registrar = Registrar(hass, entry.entry_id, home, store)
+    browser = AutoAddBrowser(hass, registrar)
+    entry.runtime_data = AutoAddData(registrar, browser)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    registrar.async_start()
+    await browser.async_start()
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> bool:
-    """Unload the AutoAdd registrar."""
+    """Stop discovery and running attempts; unload the entities."""
+    await entry.runtime_data.browser.async_stop()
+    await entry.runtime_data.registrar.async_stop()
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> None:
+    """Forget devices and trusted roots; the home key stays, so setting up again gets the same home."""
+    await RegistrarStore(hass).async_remove()
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: AutoAddConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the owner remove a device: the registrar forgets it."""
+    for domain, identifier in device.identifiers:
+        if domain == DOMAIN:
+            entry.runtime_data.registrar.async_forget(identifier)
     return True

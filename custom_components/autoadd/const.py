@@ -7,3 +7,6 @@ from typing import Final
 DOMAIN: Final = "autoadd"
 SERVICE_TYPE: Final = "_autoadd._tcp.local."
 CONF_HOME_NAME: Final = "home_name"
+CONF_KEY_TYPE: Final = "key_type"
+EVENT_DEVICE_ONBOARDED: Final = "autoadd_device_onboarded"
+SIGNAL_DEVICE_UPDATED: Final = "autoadd_device_updated"

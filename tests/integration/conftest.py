@@ -1,10 +1,35 @@
-"""Fixtures for integration tests."""
+"""Fixtures for integration tests: a registrar entry with a known home key, and reference devices."""
 
 from __future__ import annotations
 
-from unittest.mock import MagicMock
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock, MagicMock, patch
 
+import aiohttp
+from aiohttp import web
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
+from custom_components.autoadd.protocol import cose
+from custom_components.autoadd.protocol.certificates import (
+    certificate_public_key,
+    certificate_to_der,
+    certificate_to_pem,
+)
+from custom_components.autoadd.protocol.const import ContentType, Label
+from custom_components.autoadd.protocol.encoding import dumps
+from custom_components.autoadd.protocol.handshake import read_hello
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, private_key_to_pem
+from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO
+from custom_components.autoadd.registrar import Candidate
+from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
+from tests.factory import Device, Manufacturer, fixed_key
+from tests.reference_device import RunningDevice, make_running_device
 
 
 @pytest.fixture(autouse=True)
@@ -13,5 +38,162 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def auto_mock_zeroconf(mock_async_zeroconf: MagicMock) -> None:
-    """Keep HA's zeroconf off the network: discovery is driven by the tests themselves."""
+def auto_mock_zeroconf(mock_async_zeroconf: MagicMock) -> Iterator[MagicMock]:
+    """Keep HA's zeroconf off the network: tests hand announcements to the registrar's browser."""
+    with patch("custom_components.autoadd.discovery.AsyncServiceBrowser") as browser:
+        browser.return_value.async_cancel = AsyncMock()
+        yield browser
+
+
+@pytest.fixture
+def home() -> PrivateKey:
+    """The home key of the registrar under test."""
+    return fixed_key("integration home")
+
+
+@pytest.fixture
+def maker() -> Manufacturer:
+    """A manufacturer the registrar trusts."""
+    return Manufacturer.create("Acme")
+
+
+def stored(key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A Store file's content as hass_storage holds it."""
+    return {"version": 1, "minor_version": 1, "key": key, "data": data}
+
+
+@pytest.fixture
+def trusted(maker: Manufacturer) -> list[dict[str, str]]:
+    """The stored form of the trusted roots."""
+    return [
+        {
+            "name": maker.name,
+            "pem": certificate_to_pem(maker.root).decode(),
+            "fingerprint": fingerprint(certificate_public_key(maker.root)).hex(),
+            "added_on": "2026-06-01T00:00:00+00:00",
+        }
+    ]
+
+
+@pytest.fixture
+def hass_storage_with_home(
+    hass_storage: dict[str, Any], home: PrivateKey, trusted: list[dict[str, str]]
+) -> dict[str, Any]:
+    """Storage holding the home key and a registrar that trusts `maker`."""
+    hass_storage[HOME_KEY_STORE] = stored(
+        HOME_KEY_STORE,
+        {
+            "private_pem": private_key_to_pem(home).decode(),
+            "key_type": "ed25519",
+            "created_at": "2026-06-01T00:00:00+00:00",
+        },
+    )
+    hass_storage[REGISTRAR_STORE] = stored(REGISTRAR_STORE, {"roots": trusted, "devices": {}})
+    return hass_storage
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant) -> MockConfigEntry:
+    """The registrar's config entry (not yet set up)."""
+    config_entry = MockConfigEntry(
+        domain=DOMAIN, title="Home", data={CONF_HOME_NAME: "Home", CONF_KEY_TYPE: "ed25519"}
+    )
+    config_entry.add_to_hass(hass)
+    return config_entry
+
+
+@pytest.fixture
+async def loaded(
+    hass: HomeAssistant, hass_storage_with_home: dict[str, Any], entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The registrar, set up (and unloaded after the test, cancelling its retry timers)."""
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    yield entry
+    if entry.state is ConfigEntryState.LOADED:
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.fixture
+async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client session (for talking to devices directly)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def devices(
+    tmp_path: Path, maker: Manufacturer, http: aiohttp.ClientSession
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start reference devices on 127.0.0.1: `await devices(owners, serial=...)`."""
+    started: list[RunningDevice] = []
+
+    async def start(owners: list[PrivateKey], serial: str = "SN0001") -> RunningDevice:
+        device = make_running_device(tmp_path / serial, maker, owners, serial, http)
+        await device.start()
+        started.append(device)
+        return device
+
+    yield start
+    for device in started:
+        await device.stop()
+
+
+def candidate_for(device: RunningDevice, *, claimed: bool = False) -> Candidate:
+    """What discovery would hand the registrar for this device."""
+    return Candidate(
+        device.spec.device_id.hex(),
+        "127.0.0.1",
+        device.port,
+        claimed=claimed,
+        txt={"v": "1", "id": device.spec.device_id.hex(), "st": "claimed" if claimed else "unclaimed"},
+    )
+
+
+type HelloHandler = Callable[[bytes], bytes]
+
+
+@pytest.fixture
+async def fake_device(socket_enabled: None) -> AsyncIterator[Callable[[HelloHandler], Awaitable[int]]]:
+    """A device that answers hellos however the test says; returns its port."""
+    runners: list[web.AppRunner] = []
+
+    async def start(answer: HelloHandler) -> int:
+        async def hello(request: web.Request) -> web.Response:
+            return web.Response(body=answer(await request.read()), content_type=MEDIA_TYPE)
+
+        app = web.Application()
+        app.router.add_post(PATH_HELLO, hello)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return int(runner.addresses[0][1])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def bundle(hello: bytes, signer: PrivateKey, device: Device, links: list[bytes]) -> bytes:
+    """A proof bundle for any links, signed by any key: what a forger's device would send."""
+    request = read_hello(hello)
+    head = cose.parse(
+        links[-1], ContentType.INVOICE if len(links) == 1 else ContentType.LINK, max_size=65536, what="link"
+    ).digest
+    proof = cose.sign(
+        {
+            Label.VERSION: 1,
+            Label.DEVICE_ID: device.device_id,
+            Label.REGISTRAR_NONCE: request.registrar_nonce,
+            Label.DEVICE_NONCE: bytes(32),
+            Label.CHAIN_HEAD: head,
+            Label.CHAIN_LENGTH: len(links),
+            Label.REGISTRAR_FINGERPRINT: request.registrar_fingerprint,
+        },
+        ContentType.PROOF,
+        signer,
+        kid=device.device_id,
+    )
+    return dumps({1: proof, 2: [certificate_to_der(device.cert)], 3: links})

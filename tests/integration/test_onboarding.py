@@ -1,0 +1,126 @@
+"""Zero-touch onboarding in Home Assistant: reference devices on loopback, real HTTP, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import socket
+from typing import Any
+
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from zeroconf.asyncio import AsyncServiceInfo
+
+from custom_components.autoadd.const import DOMAIN, EVENT_DEVICE_ONBOARDED, SERVICE_TYPE
+from custom_components.autoadd.protocol.keys import PrivateKey
+from tests.factory import fixed_key
+from tests.reference_device import RunningDevice
+
+from .conftest import candidate_for
+
+
+def announcement(device: RunningDevice, *, claimed: bool = False, **txt: str) -> AsyncServiceInfo:
+    """The resolved mDNS record a device on 127.0.0.1 would announce."""
+    properties = {
+        "v": "1",
+        "id": device.spec.device_id.hex(),
+        "mf": "Acme",
+        "md": "Lamp 1",
+        "st": "claimed" if claimed else "unclaimed",
+        "path": "/autoadd/v1",
+        **txt,
+    }
+    return AsyncServiceInfo(
+        SERVICE_TYPE,
+        f"Lamp-{device.spec.device_id.hex()[:8]}.{SERVICE_TYPE}",
+        addresses=[socket.inet_aton("127.0.0.1")],
+        port=device.port,
+        properties=properties,
+    )
+
+
+async def test_device_is_onboarded_end_to_end(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """An announced device whose invoice names this home is added with no click."""
+    events = async_capture_events(hass, EVENT_DEVICE_ONBOARDED)
+    device = await devices([home])
+    loaded.runtime_data.browser.async_service_info(announcement(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    device_id = device.spec.device_id.hex()
+    entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    assert entry is not None
+    assert entry.manufacturer == "Acme"
+    assert entry.model == "Lamp 1"
+    assert entry.serial_number == "SN0001"
+    assert loaded.entry_id in entry.config_entries
+    assert len(events) == 1
+    assert events[0].data["autoadd_id"] == device_id
+    assert events[0].data["device_id"] == entry.id
+
+    assert device.device is not None
+    assert device.device.claimed  # the device took our note and imprinted this home
+
+    entities = er.async_entries_for_device(er.async_get(hass), entry.id)
+    states = {e.translation_key: hass.states.get(e.entity_id) for e in entities}
+    assert states["onboarding_state"] is not None
+    assert states["onboarding_state"].state == "onboarded"
+    assert states["chain_length"] is not None
+    assert states["chain_length"].state == "1"
+    assert states["last_seen"] is not None
+
+
+async def test_logbook_describes_the_onboarding(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    """The logbook entry names the device and says it was added securely."""
+    from custom_components.autoadd.logbook import async_describe_events
+
+    described: dict[str, Callable[[Event], dict[str, str]]] = {}
+    async_describe_events(hass, lambda domain, event, describe: described.__setitem__(event, describe))
+    entry = described[EVENT_DEVICE_ONBOARDED](
+        Event(EVENT_DEVICE_ONBOARDED, {"name": "Lamp 1 SN0001", "manufacturer": "Acme", "model": "Lamp 1"})
+    )
+    assert entry["name"] == "Lamp 1 SN0001"
+    assert "added securely" in entry["message"]
+
+
+async def test_invoice_for_another_home_adds_nothing(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any]
+) -> None:
+    """A neighbour's device is refused quietly: nothing added, no repair issue, remembered."""
+    device = await devices([fixed_key("neighbour")])
+    loaded.runtime_data.registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    device_id = device.spec.device_id.hex()
+    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)}) is None
+    assert loaded.runtime_data.registrar.store.data.refused[device_id].code == "not_owner"
+    assert not ir.async_get(hass).issues
+    assert device.device is not None
+    assert not device.device.claimed
+
+
+async def test_unknown_manufacturer_adds_nothing(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """A device from a manufacturer the owner does not trust is refused."""
+    loaded.runtime_data.registrar.store.data.roots.clear()
+    device = await devices([home])
+    loaded.runtime_data.registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    refusal = loaded.runtime_data.registrar.store.data.refused[device.spec.device_id.hex()]
+    assert refusal.code == "untrusted_manufacturer"
+    assert not dr.async_get(hass).devices.get_devices_for_config_entry_id(loaded.entry_id)
+
+
+async def test_refused_device_is_not_retried_in_a_storm(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any]
+) -> None:
+    """Announcements of a refused device do not start new attempts until its back-off passes."""
+    device = await devices([fixed_key("neighbour")])
+    registrar = loaded.runtime_data.registrar
+    registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for _ in range(5):
+        registrar.async_candidate(candidate_for(device))
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert registrar.store.data.refused[device.spec.device_id.hex()].attempts == 1

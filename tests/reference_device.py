@@ -1,0 +1,88 @@
+"""A reference device served on 127.0.0.1, and the registrar-side steps built from the protocol core.
+
+Shared by the device tests and the integration tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from autoadd_device.device import ReferenceDevice
+from autoadd_device.files import write_identity, write_invoice
+from autoadd_device.server import make_app
+from custom_components.autoadd.device_client import DeviceClient
+from custom_components.autoadd.protocol.handshake import RegistrarHandshake
+from custom_components.autoadd.protocol.keys import PrivateKey
+from tests.factory import NOW, NOW_TS, Device, Manufacturer
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class RunningDevice:
+    """A device directory served on 127.0.0.1."""
+
+    folder: Path
+    maker: Manufacturer
+    spec: Device
+    clock: FakeClock
+    session: aiohttp.ClientSession
+    runner: web.AppRunner | None = None
+    device: ReferenceDevice | None = None
+    port: int = 0
+    rate: float = 1000.0
+    burst: int = 1000
+
+    async def start(self) -> ReferenceDevice:
+        self.device = ReferenceDevice(self.folder, clock=self.clock)
+        self.runner = web.AppRunner(make_app(self.device, rate=self.rate, burst=self.burst))
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+        return self.device
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def restart(self) -> ReferenceDevice:
+        await self.stop()
+        return await self.start()
+
+    @property
+    def client(self) -> DeviceClient:
+        return DeviceClient(self.session, "127.0.0.1", self.port, timeout=5)
+
+    async def onboard(self, home: PrivateKey, links: list[bytes] | None = None) -> RegistrarHandshake:
+        """A full handshake as the registrar does it; returns the finished session."""
+        session = RegistrarHandshake(home, issued_at=NOW_TS)
+        bundle = await self.client.hello(session.hello)
+        session.read_proof(bundle, roots=[self.maker.root], now=NOW)
+        note = session.make_note(signer=home, issued_at=NOW_TS, links=links or [], config={"room": "hall"})
+        session.read_receipt(await self.client.note(note))
+        return session
+
+
+def make_running_device(
+    folder: Path, maker: Manufacturer, owners: list[PrivateKey], serial: str, session: aiohttp.ClientSession
+) -> RunningDevice:
+    """Write a device directory with an invoice to `owners`; the device is started by `start()`."""
+    spec = maker.make_device(serial)
+    write_identity(folder, spec.key, [spec.cert])
+    spec.links = [maker.invoice(spec, owners)]
+    write_invoice(folder, spec.links)
+    return RunningDevice(folder, maker, spec, FakeClock(), session)
