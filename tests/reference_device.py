@@ -45,11 +45,11 @@ class RunningDevice:
     rate: float = 1000.0
     burst: int = 1000
 
-    async def start(self) -> ReferenceDevice:
+    async def start(self, port: int = 0) -> ReferenceDevice:
         self.device = ReferenceDevice(self.folder, clock=self.clock)
         self.runner = web.AppRunner(make_app(self.device, rate=self.rate, burst=self.burst))
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", port)
         await site.start()
         self.port = self.runner.addresses[0][1]
         return self.device
@@ -61,7 +61,7 @@ class RunningDevice:
 
     async def restart(self) -> ReferenceDevice:
         await self.stop()
-        return await self.start()
+        return await self.start(self.port)
 
     @property
     def client(self) -> DeviceClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import ConfigEntryState, ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     SelectOptionDict,
@@ -69,6 +69,8 @@ class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Name the home and choose the key type; an existing home key is kept."""
+        await self.async_set_unique_id(DOMAIN)
+        self._abort_if_unique_id_configured()
         existing = await HomeKeyStore(self.hass).async_load()
         if user_input is not None:
             self._data = {CONF_HOME_NAME: user_input[CONF_HOME_NAME]}
@@ -107,7 +109,9 @@ class AutoAddOptionsFlow(OptionsFlow):
     """See the home key; add and remove trusted manufacturers."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """The menu."""
+        """The menu (the registrar must be running: its home key and store are what the steps show)."""
+        if self.config_entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
         return self.async_show_menu(
             step_id="init", menu_options=["home_key", "add_manufacturer", "remove_manufacturer"]
         )

@@ -12,7 +12,7 @@ import aiohttp
 
 from .protocol.const import MAX_BUNDLE_SIZE, Label
 from .protocol.encoding import dumps, loads
-from .protocol.errors import AutoAddError
+from .protocol.errors import AutoAddError, MalformedError
 from .protocol.transport import MEDIA_TYPE, PATH_HELLO, PATH_INFO, PATH_LINKS, PATH_NOTE, read_error_body
 
 DEFAULT_TIMEOUT = 10.0
@@ -59,7 +59,7 @@ class DeviceClient:
         if not isinstance(value, dict) or not {Label.DEVICE_ID, Label.CHAIN_LENGTH, Label.CHAIN_HEAD} <= set(
             value
         ):
-            raise DeviceUnreachableError("the info answer is not the documented map")
+            raise MalformedError("the info answer is not the documented map")
         return value
 
     async def hello(self, hello: bytes) -> bytes:

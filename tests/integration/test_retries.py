@@ -1,0 +1,201 @@
+"""Transient failures are retried with back-off; refusals wait for theirs; discovery feeds only valid TXT."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+import logging
+from typing import Any
+from unittest.mock import MagicMock, patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from zeroconf import ServiceStateChange
+
+from custom_components.autoadd.const import DOMAIN, SERVICE_TYPE
+from custom_components.autoadd.discovery import candidate_from_txt
+from custom_components.autoadd.protocol.keys import PrivateKey
+from custom_components.autoadd.registrar import RETRY_BASE, Candidate
+from tests.factory import fixed_key
+from tests.reference_device import RunningDevice
+
+from .conftest import candidate_for
+
+
+def added(hass: HomeAssistant, device: RunningDevice) -> bool:
+    return (
+        dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device.spec.device_id.hex())}) is not None
+    )
+
+
+async def test_device_that_was_down_is_onboarded_on_retry(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Connection refused is transient: the registrar tries again after its back-off and succeeds."""
+    device: RunningDevice = await devices([home])
+    port = device.port
+    await device.stop()
+    loaded.runtime_data.registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not added(hass, device)
+    assert device.spec.device_id.hex() not in loaded.runtime_data.registrar.store.data.refused
+
+    await device.start(port)
+    freezer.tick(timedelta(seconds=RETRY_BASE + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert added(hass, device)
+
+
+async def test_back_off_grows(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each failed retry doubles the wait, and the warning is logged once."""
+    device: RunningDevice = await devices([home])
+    await device.stop()
+    registrar = loaded.runtime_data.registrar
+    caplog.set_level(logging.WARNING)
+    registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    for _ in range(2):
+        freezer.tick(timedelta(seconds=RETRY_BASE * 4 + 1))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert registrar._attempts[device.spec.device_id.hex()] == 3
+    assert sum("did not answer" in record.message for record in caplog.records) == 1
+
+
+async def test_rate_limited_device_is_retried_not_refused(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """A 429 from the device is a reason to wait, not to refuse it."""
+    device: RunningDevice = await devices([home])
+    await device.stop()
+    device.rate, device.burst = 0.0001, 0
+    await device.start(device.port)
+    registrar = loaded.runtime_data.registrar
+    registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    device_id = device.spec.device_id.hex()
+    assert device_id not in registrar.store.data.refused
+    assert device_id in registrar._retries
+
+
+async def test_refusal_is_retried_after_its_back_off(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], freezer: FrozenDateTimeFactory
+) -> None:
+    """A refused device is considered again once its back-off has passed, and counted."""
+    device: RunningDevice = await devices([fixed_key("neighbour")])
+    registrar = loaded.runtime_data.registrar
+    registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    freezer.tick(timedelta(hours=1, seconds=1))
+    registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert registrar.store.data.refused[device.spec.device_id.hex()].attempts == 2
+
+
+async def test_one_attempt_per_device_at_a_time(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """Two announcements of one device (IPv4 and IPv6, two interfaces) make one handshake."""
+    device: RunningDevice = await devices([home])
+    registrar = loaded.runtime_data.registrar
+    with patch.object(registrar, "_handshake", wraps=registrar._handshake) as handshake:
+        registrar.async_candidate(candidate_for(device))
+        registrar.async_candidate(candidate_for(device))
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert handshake.call_count == 1
+    assert added(hass, device)
+
+
+async def test_stopped_registrar_ignores_announcements(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """After unload, late announcements start nothing."""
+    device: RunningDevice = await devices([home])
+    registrar = loaded.runtime_data.registrar
+    assert await hass.config_entries.async_unload(loaded.entry_id)
+    registrar.async_candidate(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not added(hass, device)
+
+
+@pytest.mark.parametrize(
+    ("port", "properties"),
+    [
+        (None, {"v": "1", "id": "ab" * 32}),
+        (80, {"v": "2", "id": "ab" * 32}),
+        (80, {"v": "1", "id": "not-hex"}),
+        (80, {"v": "1"}),
+    ],
+)
+def test_txt_records_that_are_not_acted_on(port: int | None, properties: dict[str, str | None]) -> None:
+    """No port, another protocol version or a bad identifier: not a candidate."""
+    assert candidate_from_txt("127.0.0.1", port, properties) is None
+
+
+def test_txt_record_makes_a_candidate() -> None:
+    """A good TXT record names the device, its address and whether it is claimed."""
+    candidate = candidate_from_txt("127.0.0.1", 80, {"v": "1", "id": "ab" * 32, "st": "claimed", "x": None})
+    assert candidate == Candidate(
+        "ab" * 32, "127.0.0.1", 80, claimed=True, txt={"v": "1", "id": "ab" * 32, "st": "claimed", "x": ""}
+    )
+
+
+async def test_browser_resolves_added_services(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    """Added and updated services are resolved and handed on; removed ones and unresolvable ones are not."""
+    browser = loaded.runtime_data.browser
+    registrar = loaded.runtime_data.registrar
+    name = f"Lamp-abcdef01.{SERVICE_TYPE}"
+
+    class FakeInfo:
+        resolves = True
+
+        def __init__(self, service_type: str, service_name: str) -> None:
+            self.port = 80
+            self.properties = {b"v": b"1", b"id": ("ab" * 32).encode(), b"st": b"claimed"}
+
+        async def async_request(self, zc: Any, timeout_ms: int) -> bool:
+            return FakeInfo.resolves
+
+        def parsed_scoped_addresses(self) -> list[str]:
+            return ["127.0.0.1"]
+
+    with (
+        patch("custom_components.autoadd.discovery.AsyncServiceInfo", FakeInfo),
+        patch.object(registrar, "async_candidate") as candidate,
+    ):
+        browser._on_change(MagicMock(), SERVICE_TYPE, name, ServiceStateChange.Removed)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert candidate.call_count == 0
+        FakeInfo.resolves = False
+        browser._on_change(MagicMock(), SERVICE_TYPE, name, ServiceStateChange.Added)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert candidate.call_count == 0
+        FakeInfo.resolves = True
+        browser._on_change(MagicMock(), SERVICE_TYPE, name, ServiceStateChange.Updated)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert candidate.call_count == 1
+        assert candidate.call_args.args[0].claimed
+
+
+async def test_announcement_without_address_is_ignored(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    """A record with no usable address cannot be contacted, so it is not a candidate."""
+    info = MagicMock()
+    info.parsed_scoped_addresses.return_value = []
+    with patch.object(loaded.runtime_data.registrar, "async_candidate") as candidate:
+        loaded.runtime_data.browser.async_service_info(info)
+    assert candidate.call_count == 0
