@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -197,3 +198,13 @@ def bundle(hello: bytes, signer: PrivateKey, device: Device, links: list[bytes])
         kid=device.device_id,
     )
     return dumps({1: proof, 2: [certificate_to_der(device.cert)], 3: links})
+
+
+def registered(hass: HomeAssistant, device_id: str) -> dr.DeviceEntry | None:
+    """The registry's device for an AutoAdd device identifier (the lookup every supported HA allows)."""
+    registry = dr.async_get(hass)
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+            if (DOMAIN, device_id) in device.identifiers:
+                return device
+    return None

@@ -26,7 +26,7 @@ from custom_components.autoadd.storage import REGISTRAR_STORE
 from tests.factory import NOW, NOW_TS, fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import HelloHandler, bundle, candidate_for, stored
+from .conftest import HelloHandler, bundle, candidate_for, registered, stored
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ async def silent_device(socket_enabled: None) -> AsyncIterator[int]:
 
 async def onboarded(hass: HomeAssistant, device: RunningDevice) -> dr.DeviceEntry | None:
     await hass.async_block_till_done(wait_background_tasks=True)
-    return dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device.spec.device_id.hex())})
+    return registered(hass, device.spec.device_id.hex())
 
 
 async def test_silent_device_times_out_and_others_go_on(

@@ -11,12 +11,12 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er, 
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from zeroconf.asyncio import AsyncServiceInfo
 
-from custom_components.autoadd.const import DOMAIN, EVENT_DEVICE_ONBOARDED, SERVICE_TYPE
+from custom_components.autoadd.const import EVENT_DEVICE_ONBOARDED, SERVICE_TYPE
 from custom_components.autoadd.protocol.keys import PrivateKey
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for
+from .conftest import candidate_for, registered
 
 
 def announcement(device: RunningDevice, *, claimed: bool = False, **txt: str) -> AsyncServiceInfo:
@@ -49,12 +49,11 @@ async def test_device_is_onboarded_end_to_end(
     await hass.async_block_till_done(wait_background_tasks=True)
 
     device_id = device.spec.device_id.hex()
-    entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    entry = registered(hass, device_id)
     assert entry is not None
     assert entry.manufacturer == "Acme"
     assert entry.model == "Lamp 1"
     assert entry.serial_number == "SN0001"
-    assert loaded.entry_id in entry.config_entries
     assert len(events) == 1
     assert events[0].data["autoadd_id"] == device_id
     assert events[0].data["device_id"] == entry.id
@@ -92,7 +91,7 @@ async def test_invoice_for_another_home_adds_nothing(
     loaded.runtime_data.registrar.async_candidate(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     device_id = device.spec.device_id.hex()
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)}) is None
+    assert registered(hass, device_id) is None
     assert loaded.runtime_data.registrar.store.data.refused[device_id].code == "not_owner"
     assert not ir.async_get(hass).issues
     assert device.device is not None
@@ -109,7 +108,7 @@ async def test_unknown_manufacturer_adds_nothing(
     await hass.async_block_till_done(wait_background_tasks=True)
     refusal = loaded.runtime_data.registrar.store.data.refused[device.spec.device_id.hex()]
     assert refusal.code == "untrusted_manufacturer"
-    assert not dr.async_get(hass).devices.get_devices_for_config_entry_id(loaded.entry_id)
+    assert not dr.async_entries_for_config_entry(dr.async_get(hass), loaded.entry_id)
 
 
 async def test_refused_device_is_not_retried_in_a_storm(

@@ -7,7 +7,7 @@ from typing import Any
 
 import cbor2
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.const import DOMAIN
@@ -18,7 +18,7 @@ from custom_components.autoadd.protocol.keys import PrivateKey, public_key_to_by
 from custom_components.autoadd.registrar import Candidate
 from tests.factory import NOW, NOW_TS, Device, Manufacturer, fixed_key
 
-from .conftest import HelloHandler, bundle
+from .conftest import HelloHandler, bundle, registered
 
 
 async def refused(hass: HomeAssistant, entry: MockConfigEntry, device: Device, port: int) -> str:
@@ -27,7 +27,7 @@ async def refused(hass: HomeAssistant, entry: MockConfigEntry, device: Device, p
         Candidate(device_id, "127.0.0.1", port, claimed=False, txt={})
     )
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)}) is None
+    assert registered(hass, device_id) is None
     code: str = entry.runtime_data.registrar.store.data.refused[device_id].code
     return code
 
@@ -126,5 +126,5 @@ async def test_successful_onboarding_clears_the_repair_issue(
         Candidate(device_id, "127.0.0.1", genuine.port, claimed=False, txt={}), force=True
     )
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)}) is not None
+    assert registered(hass, device_id) is not None
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"suspicious_{device_id}") is None

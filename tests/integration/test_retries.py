@@ -10,25 +10,22 @@ from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from zeroconf import ServiceStateChange
 
-from custom_components.autoadd.const import DOMAIN, SERVICE_TYPE
+from custom_components.autoadd.const import SERVICE_TYPE
 from custom_components.autoadd.discovery import candidate_from_txt
 from custom_components.autoadd.protocol.keys import PrivateKey
 from custom_components.autoadd.registrar import RETRY_BASE, Candidate
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for
+from .conftest import candidate_for, registered
 
 
 def added(hass: HomeAssistant, device: RunningDevice) -> bool:
-    return (
-        dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device.spec.device_id.hex())}) is not None
-    )
+    return registered(hass, device.spec.device_id.hex()) is not None
 
 
 async def test_device_that_was_down_is_onboarded_on_retry(
