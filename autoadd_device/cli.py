@@ -81,12 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    """Start the devices, serve until `stop` is set, then withdraw everything."""
+async def run(args: argparse.Namespace, dirs: Sequence[Path], stop: asyncio.Event) -> None:
+    """Start the devices in `dirs`, serve until `stop` is set, then withdraw everything."""
     addresses: list[str] = args.address or ["127.0.0.1"]
-    dirs = find_device_dirs(args.paths)[: args.count]
-    if not dirs:
-        raise DeviceFileError(args.paths[0], "no device directories found")
     loop = asyncio.get_running_loop()
     advertiser: Advertiser | None = None
     if not args.no_mdns:
@@ -135,8 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     try:
+        dirs = find_device_dirs(args.paths)[: args.count]
+        if not dirs:
+            raise DeviceFileError(args.paths[0], "no device directories found")
         if args.factory_reset:
-            for folder in find_device_dirs(args.paths)[: args.count]:
+            for folder in dirs:
                 ReferenceDevice(folder, clock=time.monotonic).factory_reset()
             return 0
 
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await run(args, stop)
+            await run(args, dirs, stop)
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_main())

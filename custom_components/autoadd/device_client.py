@@ -53,7 +53,7 @@ class DeviceClient:
         except aiohttp.ClientError as err:
             raise DeviceUnreachableError(f"{self._base}: {err}") from err
 
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> dict[int, Any]:
         """The device's identifier, chain length and chain head."""
         value = loads(await self._request("GET", PATH_INFO), what="info", max_size=1024)
         if not isinstance(value, dict) or not {Label.DEVICE_ID, Label.CHAIN_LENGTH, Label.CHAIN_HEAD} <= set(

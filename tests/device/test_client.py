@@ -31,7 +31,7 @@ async def test_unreachable_device(http: aiohttp.ClientSession, unused_tcp_port: 
 async def test_ipv6_address_form(http: aiohttp.ClientSession) -> None:
     """An IPv6 host is written in brackets."""
     client = DeviceClient(http, "::1", 1)
-    assert client._base == "http://[::1]:1"  # noqa: SLF001
+    assert client._base == "http://[::1]:1"
 
 
 async def test_info_that_is_not_the_documented_map(http: aiohttp.ClientSession) -> None:
