@@ -21,6 +21,7 @@ from typing import Any
 
 from cryptography.x509.oid import NameOID
 
+from custom_components.autoadd.protocol.certificates import certificate_hash
 from custom_components.autoadd.protocol.chain import VerifiedChain, decode_chain, extend, verify_chain
 from custom_components.autoadd.protocol.const import MAX_CHAIN_SIZE
 from custom_components.autoadd.protocol.encoding import dumps, loads
@@ -106,6 +107,8 @@ class ReferenceDevice:
             raise DeviceFileError(path, f"the chain does not verify: {err}") from err
         if chain.device_id != self.device_id:
             raise DeviceFileError(path, "the chain is for another device")
+        if chain.idevid_hash != certificate_hash(self.identity.certificates[0]):
+            raise DeviceFileError(path, "the invoice names another IDevID certificate")
         return chain
 
     def _save(self, state: DeviceState) -> None:

@@ -61,9 +61,12 @@ class RateLimiter:
 LIMITER_KEY: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
 
 
-def _error(code: str, detail: str) -> web.Response:
+def _error(code: str, detail: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        status=HTTP_STATUS.get(code, 400), body=error_body(code, detail), content_type=MEDIA_TYPE
+        status=HTTP_STATUS.get(code, 400),
+        body=error_body(code, detail),
+        content_type=MEDIA_TYPE,
+        headers=headers,
     )
 
 
@@ -87,6 +90,13 @@ type _Handler = Callable[[ReferenceDevice, bytes], bytes | None]
 def _endpoint(limit: int, action: _Handler, step: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         device = request.app[DEVICE_KEY]
+        if request.content_type != MEDIA_TYPE:
+            device.log(f"{step} refused", f"content type {request.content_type!r}")
+            return web.Response(
+                status=415,
+                body=error_body("malformed", f"the body must be {MEDIA_TYPE}"),
+                content_type=MEDIA_TYPE,
+            )
         try:
             body = await _body(request, limit)
             answer = action(device, body)
@@ -123,7 +133,7 @@ async def _rate_limit(
 ) -> web.StreamResponse:
     if not request.app[LIMITER_KEY].allow():
         request.app[DEVICE_KEY].log(f"{request.path} refused", RATE_LIMITED)
-        return _error(RATE_LIMITED, "too many requests; try again shortly")
+        return _error(RATE_LIMITED, "too many requests; try again shortly", {"Retry-After": "1"})
     return await handler(request)
 
 

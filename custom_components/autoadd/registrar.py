@@ -31,7 +31,7 @@ from .const import (
 )
 from .device_client import DeviceClient, DeviceUnreachableError
 from .protocol.chain import compare_with_known
-from .protocol.errors import AutoAddError, NotOwnerError, UntrustedManufacturerError
+from .protocol.errors import AutoAddError, NotOwnerError, UntrustedManufacturerError, WrongDeviceError
 from .protocol.handshake import ProvenDevice, RegistrarHandshake
 from .protocol.keys import format_fingerprint
 from .protocol.transport import RATE_LIMITED, PeerError
@@ -188,8 +188,8 @@ class Registrar:
         bundle = await client.hello(session.hello)
         proven = session.read_proof(bundle, roots=self.roots, now=dt_util.utcnow())
         if proven.device_id.hex() != candidate.device_id:
-            _LOGGER.debug(
-                "Device announced as %s proved to be %s", candidate.device_id[:12], proven.device_id.hex()
+            raise WrongDeviceError(
+                f"the device announced {candidate.device_id} but proved {proven.device_id.hex()}"
             )
         known = self.store.data.devices.get(proven.device_id.hex())
         if known is not None:

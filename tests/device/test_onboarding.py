@@ -211,3 +211,26 @@ async def test_rate_limit(make_device, home: PrivateKey) -> None:  # type: ignor
         assert caught.value.status == 429
     finally:
         await device.stop()
+
+
+async def test_wrong_content_type_is_415(running: RunningDevice) -> None:
+    """A body that is not application/cbor is refused with 415 before it is read."""
+    async with running.session.post(
+        f"http://127.0.0.1:{running.port}/autoadd/v1/hello",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+    ) as response:
+        assert response.status == 415
+
+
+async def test_rate_limited_answer_says_when_to_retry(make_device, home: PrivateKey) -> None:  # type: ignore[no-untyped-def]
+    """A 429 carries Retry-After."""
+    device = make_device([home])
+    device.rate, device.burst = 0.001, 0
+    await device.start()
+    try:
+        async with device.session.get(f"http://127.0.0.1:{device.port}/autoadd/v1/info") as response:
+            assert response.status == 429
+            assert response.headers["Retry-After"] == "1"
+    finally:
+        await device.stop()

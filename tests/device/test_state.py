@@ -12,6 +12,7 @@ from autoadd_device import files
 from autoadd_device.device import ReferenceDevice
 from autoadd_device.files import STATE, DeviceFileError
 from custom_components.autoadd.protocol.keys import PrivateKey
+from tests.factory import Manufacturer
 
 from .conftest import RunningDevice
 
@@ -83,3 +84,27 @@ def test_state_file_mode_is_private(make_device: Callable[..., RunningDevice], h
     device.factory_reset()
     assert (Path(spec.folder) / STATE).stat().st_mode & 0o077 == 0
     assert (Path(spec.folder) / files.IDEVID_KEY).stat().st_mode & 0o077 == 0
+
+
+def test_invoice_naming_another_certificate_is_refused(
+    make_device: Callable[..., RunningDevice], home: PrivateKey, maker: Manufacturer
+) -> None:
+    """An invoice for this device id but another IDevID certificate stops the device at start."""
+    spec = make_device([home])
+    other_cert = maker.make_device("SN0001").cert  # same key, new certificate (another serial number)
+    from custom_components.autoadd.protocol.manufacturer import make_idevid_certificate
+    from tests.factory import NOW
+
+    reissued = make_idevid_certificate(
+        maker.root_key,
+        maker.root,
+        spec.spec.key.public_key(),
+        serial_number="SN9999",
+        model="Lamp 1",
+        now=NOW,
+        serial=4242,
+    )
+    assert reissued != other_cert
+    files.write_identity(spec.folder, spec.spec.key, [reissued])
+    with pytest.raises(DeviceFileError, match="another IDevID certificate"):
+        ReferenceDevice(spec.folder, clock=spec.clock)

@@ -128,3 +128,16 @@ async def test_successful_onboarding_clears_the_repair_issue(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert registered(hass, device_id) is not None
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"suspicious_{device_id}") is None
+
+
+async def test_device_proving_another_identity_than_announced(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """A device whose proof names another identifier than its announcement is refused as wrong_device."""
+    device = await devices([home])
+    loaded.runtime_data.registrar.async_candidate(
+        Candidate("ee" * 32, "127.0.0.1", device.port, claimed=False, txt={})
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert loaded.runtime_data.registrar.store.data.refused["ee" * 32].code == "wrong_device"
+    assert registered(hass, device.spec.device_id.hex()) is None

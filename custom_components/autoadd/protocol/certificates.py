@@ -33,16 +33,21 @@ def load_der_certificate(data: bytes, *, what: str = "certificate") -> x509.Cert
     if len(data) > MAX_CERTIFICATE_SIZE:
         raise TooLargeError(f"{what} is {len(data)} bytes, over the limit of {MAX_CERTIFICATE_SIZE}")
     try:
-        return x509.load_der_x509_certificate(data)
-    except ValueError as err:
+        cert = x509.load_der_x509_certificate(data)
+    except (ValueError, x509.InvalidVersion) as err:
         raise MalformedError(f"{what} is not a DER X.509 certificate: {err}") from err
+    # The signature BIT STRING ends the DER. Signatures are whole octets; cryptography also reads a count of
+    # unused (zero) bits there, which would give one certificate a second encoding with a different hash.
+    if data[-len(cert.signature) - 1] != 0:
+        raise MalformedError(f"{what} has a signature that is not a whole number of octets")
+    return cert
 
 
 def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
     """Parse one or more PEM certificates (a root pasted by the owner, a file from the vendor tool)."""
     try:
         certs = x509.load_pem_x509_certificates(data)
-    except ValueError as err:
+    except (ValueError, x509.InvalidVersion) as err:
         raise MalformedError(f"not PEM certificates: {err}") from err
     return certs
 
@@ -113,6 +118,8 @@ def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         return None
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:  # parsed lazily
+        raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
 
 
 def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
@@ -120,6 +127,29 @@ def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
         return cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return None
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:  # parsed lazily
+        raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
+
+
+#: Critical extensions this path validation understands; any other critical extension fails it (RFC 5280).
+_UNDERSTOOD_CRITICAL = frozenset(
+    {
+        x509.oid.ExtensionOID.BASIC_CONSTRAINTS,
+        x509.oid.ExtensionOID.KEY_USAGE,
+        x509.oid.ExtensionOID.EXTENDED_KEY_USAGE,
+        x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+    }
+)
+
+
+def _check_critical_extensions(cert: x509.Certificate, what: str) -> None:
+    try:
+        extensions = list(cert.extensions)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:
+        raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
+    for extension in extensions:
+        if extension.critical and extension.oid not in _UNDERSTOOD_CRITICAL:
+            raise UntrustedManufacturerError(f"{what}: a certificate has an unknown critical extension")
 
 
 def _check_issuer(issuer: x509.Certificate, below: int, what: str) -> None:
@@ -153,9 +183,12 @@ def verify_certificate_chain(
         raise MalformedError(f"{what}: the certificate chain is empty")
     if len(chain) > MAX_CHAIN_CERTIFICATES:
         raise TooLargeError(f"{what}: more than {MAX_CHAIN_CERTIFICATES} certificates")
+    if len(chain) > 1 and any(chain[-1] == root for root in roots):
+        chain = chain[:-1]  # a sender may include the root itself; it is the trust anchor, not a link
     leaf = chain[0]
     for cert in chain:
         certificate_public_key(cert)
+        _check_critical_extensions(cert, what)
     leaf_constraints = _basic_constraints(leaf)
     if leaf_constraints is not None and leaf_constraints.ca:
         raise UntrustedManufacturerError(f"{what}: the signing certificate is a CA certificate")

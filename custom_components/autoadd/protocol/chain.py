@@ -50,6 +50,7 @@ from .errors import (
     SequenceError,
     SignerNotOwnerError,
     TooLargeError,
+    UnsupportedAlgorithmError,
     UntrustedManufacturerError,
     WrongDeviceError,
 )
@@ -60,7 +61,8 @@ from .schema import array, byte_string, cbor_map, exactly, text, uint, validate
 #: How far an invoice's issue time may be ahead of the verifier's clock.
 CLOCK_SKEW = dt.timedelta(days=1)
 
-_OWNERS = array(byte_string(max_size=MAX_OWNER_KEY_SIZE), MAX_OWNERS)
+#: The owner count is `_check_owners`' rule (invalid_owners); here the link size alone bounds the array.
+_OWNERS = array(byte_string(max_size=MAX_OWNER_KEY_SIZE), MAX_LINK_SIZE)
 _INVOICE_SCHEMA = cbor_map(
     {
         vol.Required(Label.VERSION): exactly(PROTOCOL_VERSION),
@@ -113,6 +115,7 @@ class VerifiedChain:
     digests: tuple[bytes, ...]
     head: ChainHead
     manufacturer: VerifiedCertificateChain | None
+    idevid_hash: bytes
     model: str | None
     order_ref: str | None
     reasons: tuple[LinkReason, ...]
@@ -200,6 +203,9 @@ def _check_owners(encoded: Sequence[bytes], *, index: int | None) -> tuple[Publi
         return tuple(public_key_from_bytes(owner) for owner in encoded)
     except InvalidKeyError as err:
         raise OwnersError(f"an owner key is not usable: {err.detail}", index=index) from err
+    except UnsupportedAlgorithmError as err:
+        err.index = index
+        raise
 
 
 def _parse_link(data: Any, index: int, content_type: ContentType) -> cose.SignedObject:
@@ -285,6 +291,7 @@ def read_invoice(
         digests=(obj.digest,),
         head=head,
         manufacturer=manufacturer,
+        idevid_hash=fields[Label.IDEVID_HASH],
         model=fields.get(Label.MODEL),
         order_ref=fields.get(Label.ORDER_REF),
         reasons=(),
@@ -344,6 +351,7 @@ def extend(chain: VerifiedChain, links: Sequence[bytes]) -> VerifiedChain:
         digests=tuple(digests),
         head=head,
         manufacturer=chain.manufacturer,
+        idevid_hash=chain.idevid_hash,
         model=chain.model,
         order_ref=chain.order_ref,
         reasons=tuple(reasons),

@@ -46,6 +46,11 @@ HEADER_X5CHAIN = 33
 _KNOWN_HEADERS = frozenset({HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, HEADER_X5CHAIN})
 _ALG_NAMES = {ALG_EDDSA: "EdDSA", -7: "ES256"}
 _MAX_X5CHAIN = 4
+#: The order of P-256's base point. ES256 signatures are kept in low-S form (s <= n/2): for any ECDSA
+#: signature (r, s), (r, n - s) verifies too, so without this rule a third party could make a second,
+#: different encoding of a signed object, and with it a different digest.
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_ES256 = -7
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +93,15 @@ def sign(
     )
     assert isinstance(message, bytes)
     # cwt encodes headers deterministically; re-encode once so the whole object is, byte for byte.
-    return dumps(cbor2.loads(message))
+    tag = cbor2.loads(message)
+    if protected[HEADER_ALG] == _ES256:
+        tag.value[3] = _low_s(tag.value[3])
+    return dumps(tag)
+
+
+def _low_s(signature: bytes) -> bytes:
+    r, s = signature[:32], int.from_bytes(signature[32:])
+    return r + (_P256_ORDER - s).to_bytes(32) if s > _P256_ORDER // 2 else signature
 
 
 def parse(data: bytes, content_type: str, *, max_size: int, what: str) -> SignedObject:
@@ -114,7 +127,7 @@ def parse(data: bytes, content_type: str, *, max_size: int, what: str) -> Signed
             f"{what}: the protected header has labels outside alg, content type, kid, x5chain"
         )
     alg = protected.get(HEADER_ALG)
-    if alg not in ALLOWED_ALGORITHMS or isinstance(alg, bool):
+    if not isinstance(alg, int) or isinstance(alg, bool) or alg not in ALLOWED_ALGORITHMS:
         raise UnsupportedAlgorithmError(
             f"{what} is signed with algorithm {alg!r}; only EdDSA and ES256 are allowed"
         )
@@ -144,6 +157,10 @@ def verify(obj: SignedObject, key: PublicKey, *, what: str) -> None:
             f"{what} says algorithm {_ALG_NAMES[obj.algorithm]} but its signer's key signs with "
             f"{_ALG_NAMES[algorithm_for(key)]}"
         )
+    if obj.algorithm == _ES256:
+        signature = cbor2.loads(obj.raw).value[3]
+        if len(signature) != 64 or int.from_bytes(signature[32:]) > _P256_ORDER // 2:
+            raise MalformedError(f"{what}: an ES256 signature is 64 bytes in low-S form")
     try:
         COSE.new().decode_with_headers(obj.raw, _cose_key(key, public_key_to_pem(key), obj.kid))
     except Exception as err:  # cwt reports a bad signature through several exception types

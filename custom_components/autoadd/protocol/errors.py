@@ -101,7 +101,7 @@ class HomeKeyStringError(AutoAddError):
     code = "invalid_home_key_string"
 
     def __init__(self, reason: str, detail: str) -> None:
-        """`reason` is one of: prefix, characters, length, checksum, version, key_type, key."""
+        """`reason` is one of: prefix, characters, length, checksum, key_type, key."""
         self.reason = reason
         super().__init__(detail)
 

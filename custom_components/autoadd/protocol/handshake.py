@@ -49,6 +49,7 @@ from .errors import (
     MalformedError,
     NonceMismatchError,
     NotOwnerError,
+    TooLargeError,
     UnknownSessionError,
     WrongDeviceError,
 )
@@ -103,6 +104,14 @@ _RECEIPT_SCHEMA = cbor_map(
 _BUNDLE_PROOF = 1
 _BUNDLE_IDEVID = 2
 _BUNDLE_CHAIN = 3
+
+
+def _check_config(config: dict[Any, Any]) -> None:
+    """A note's configuration: a map with text keys, at most MAX_CONFIG_SIZE bytes encoded."""
+    if not all(isinstance(key, str) for key in config):
+        raise MalformedError("the configuration's keys must be text")
+    if len(dumps(config)) > MAX_CONFIG_SIZE:
+        raise TooLargeError(f"the configuration is over {MAX_CONFIG_SIZE} bytes")
 
 
 def new_nonce() -> bytes:
@@ -264,8 +273,7 @@ class RegistrarHandshake:
         }
         if config:
             payload[Label.CONFIG] = dict(config)
-            if len(dumps(payload[Label.CONFIG])) > MAX_CONFIG_SIZE:
-                raise MalformedError(f"the configuration is over {MAX_CONFIG_SIZE} bytes")
+            _check_config(payload[Label.CONFIG])
         self.note = cose.sign(payload, ContentType.NOTE, signer, kid=fingerprint(signer.public_key()))
         self._note_head = new_chain.head.digest
         return self.note
@@ -373,6 +381,7 @@ class DeviceResponder:
             raise WrongDeviceError("the note is for another device")
         if pending.head != chain.head.digest:
             raise ChainHeadMismatchError("the device's chain changed since the hello")
+        _check_config(fields.get(Label.CONFIG, {}))
         new_chain = extend(chain, fields[Label.LINKS])
         if fields[Label.CHAIN_HEAD] != new_chain.head.digest:
             raise ChainHeadMismatchError("the note is bound to another chain head")

@@ -51,6 +51,11 @@ def format_home_key(key: PublicKey) -> str:
 
 def parse_home_key(text: str) -> PublicKey:
     """Read a home key string back into a public key, or say exactly what is wrong with it."""
+    if not text.isascii():
+        position = next(i for i, char in enumerate(text, start=1) if not char.isascii())
+        raise HomeKeyStringError(
+            "characters", f"character {position}, {text[position - 1]!r}, is not A-Z or 2-7"
+        )
     cleaned = "".join(text.split()).replace("-", "").upper()
     if not cleaned.startswith(PREFIX):
         raise HomeKeyStringError("prefix", f"a home key string starts with {PREFIX}-")
@@ -72,7 +77,8 @@ def parse_home_key(text: str) -> PublicKey:
     except binascii.Error as err:
         raise HomeKeyStringError("length", f"not a whole base32 string: {err}") from err
     body, checksum = raw[:-_CHECKSUM_SIZE], raw[-_CHECKSUM_SIZE:]
-    if _checksum(body) != checksum:
+    # The last character's unused low bits are not read back by b32decode: a typo there must not pass.
+    if _checksum(body) != checksum or base64.b32encode(raw).decode("ascii").rstrip("=") != data:
         raise HomeKeyStringError("checksum", "checksum does not match: a character is mistyped or missing")
     type_byte, compact = body[0], body[1:]
     if type_byte not in _KEY_SIZES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 import hashlib
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -112,7 +112,7 @@ def private_key_from_pem(data: bytes) -> PrivateKey:
     """Load an unencrypted PEM private key (PKCS#8 or the traditional forms `openssl` writes)."""
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
+    except (ValueError, TypeError, UnsupportedAlgorithm, InternalError) as err:  # OpenSSL rejects some keys
         raise InvalidKeyError(f"not an unencrypted PEM private key: {err}") from err
     return _checked_private(key)
 

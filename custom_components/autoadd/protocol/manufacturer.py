@@ -17,7 +17,8 @@ from cryptography.x509.oid import NameOID
 from .certificates import subject_attribute
 from .keys import KeyType, PrivateKey, PublicKey, key_type_of
 
-#: RFC 5280 4.1.2.5: the GeneralizedTime for "no well-defined expiration date".
+#: RFC 5280 4.1.2.5: the GeneralizedTime for "no well-defined expiration date". IDevIDs are checked at
+#: the time of onboarding, so they and the CAs above them must outlive every device: they never expire.
 NO_EXPIRY = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
 
 
@@ -67,7 +68,7 @@ def _builder(
 
 
 def make_root_certificate(
-    key: PrivateKey, manufacturer: str, *, now: dt.datetime, serial: int, years: int = 25
+    key: PrivateKey, manufacturer: str, *, now: dt.datetime, serial: int
 ) -> x509.Certificate:
     """A self-signed manufacturer root CA."""
     name = x509.Name(
@@ -84,7 +85,7 @@ def make_root_certificate(
         public,
         serial=serial,
         not_before=now,
-        not_after=now + dt.timedelta(days=365 * years),
+        not_after=NO_EXPIRY,
         ca=True,
         path_length=1,
     )
@@ -98,13 +99,12 @@ def make_device_ca_certificate(
     *,
     now: dt.datetime,
     serial: int,
-    years: int = 25,
 ) -> x509.Certificate:
     """An intermediate CA that issues IDevIDs (pathLen 0), issued by the root."""
-    manufacturer = subject_attribute(root, NameOID.ORGANIZATION_NAME)
+    manufacturer = subject_attribute(root, NameOID.ORGANIZATION_NAME) or "unknown"
     subject = x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer or "unknown"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer),
             x509.NameAttribute(NameOID.COMMON_NAME, f"{manufacturer} AutoAdd Device CA"),
         ]
     )
@@ -115,7 +115,7 @@ def make_device_ca_certificate(
         root_key.public_key(),
         serial=serial,
         not_before=now,
-        not_after=now + dt.timedelta(days=365 * years),
+        not_after=NO_EXPIRY,
         ca=True,
         path_length=0,
     )
@@ -132,10 +132,10 @@ def make_signer_certificate(
     years: int = 10,
 ) -> x509.Certificate:
     """The invoice-signing certificate, issued by the root."""
-    manufacturer = subject_attribute(root, NameOID.ORGANIZATION_NAME)
+    manufacturer = subject_attribute(root, NameOID.ORGANIZATION_NAME) or "unknown"
     subject = x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer or "unknown"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer),
             x509.NameAttribute(NameOID.COMMON_NAME, f"{manufacturer} AutoAdd Invoice Signer"),
         ]
     )
@@ -163,10 +163,10 @@ def make_idevid_certificate(
     serial: int,
 ) -> x509.Certificate:
     """An IDevID certificate for a device key, issued by the root (or an intermediate CA)."""
-    manufacturer = subject_attribute(issuer, NameOID.ORGANIZATION_NAME)
+    manufacturer = subject_attribute(issuer, NameOID.ORGANIZATION_NAME) or "unknown"
     subject = x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer or "unknown"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer),
             x509.NameAttribute(NameOID.TITLE, model),
             x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_number),
             x509.NameAttribute(NameOID.COMMON_NAME, f"{model} {serial_number}"),

@@ -7,7 +7,8 @@ from typing import Any
 
 import voluptuous as vol
 
-from .errors import MalformedError
+from .const import PROTOCOL_VERSION
+from .errors import MalformedError, UnsupportedVersionError
 
 MAX_TEXT = 128
 MAX_UINT = 2**64 - 1
@@ -75,6 +76,9 @@ def validate(schema: vol.Schema, value: Any, *, what: str) -> dict[int, Any]:
     """Apply a schema, turning any failure into MalformedError naming the field."""
     if not isinstance(value, dict):
         raise MalformedError(f"{what} payload is not a map")
+    version = value.get(1)
+    if type(version) is int and version != PROTOCOL_VERSION:
+        raise UnsupportedVersionError(f"{what} is protocol version {version}; this implementation speaks 1")
     try:
         result: dict[int, Any] = schema(value)
     except vol.Invalid as err:

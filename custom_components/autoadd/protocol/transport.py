@@ -22,7 +22,8 @@ RATE_LIMITED: Final = "rate_limited"
 
 _ERROR_CODE = 1
 _ERROR_DETAIL = 2
-_MAX_ERROR_BODY = 2048
+_MAX_ERROR_BODY = 1024
+MAX_ERROR_DETAIL = 256
 
 HTTP_STATUS: Final[dict[str, int]] = {
     "malformed": 400,
@@ -66,7 +67,7 @@ class PeerError(AutoAddError):
 
 def error_body(code: str, detail: str) -> bytes:
     """The CBOR body of an error response: {1: code, 2: detail}."""
-    return dumps({_ERROR_CODE: code, _ERROR_DETAIL: detail[:512]})
+    return dumps({_ERROR_CODE: code, _ERROR_DETAIL: detail[:MAX_ERROR_DETAIL]})
 
 
 def read_error_body(body: bytes, status: int) -> AutoAddError:
