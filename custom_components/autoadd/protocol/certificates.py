@@ -113,22 +113,25 @@ def _within_validity(cert: x509.Certificate, now: dt.datetime, what: str) -> Non
         )
 
 
-def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+_EXTENSION_ERRORS = (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
+
+def _extension[T: x509.ExtensionType](cert: x509.Certificate, kind: type[T]) -> T | None:
+    """One extension's value, or None; extensions are parsed lazily, so a broken one shows up here."""
     try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:  # parsed lazily
+    except _EXTENSION_ERRORS as err:
         raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
+
+
+def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    return _extension(cert, x509.BasicConstraints)
 
 
 def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
-    try:
-        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return None
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:  # parsed lazily
-        raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
+    return _extension(cert, x509.KeyUsage)
 
 
 #: Critical extensions this path validation understands; any other critical extension fails it (RFC 5280).
@@ -145,7 +148,7 @@ _UNDERSTOOD_CRITICAL = frozenset(
 def _check_critical_extensions(cert: x509.Certificate, what: str) -> None:
     try:
         extensions = list(cert.extensions)
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:
+    except _EXTENSION_ERRORS as err:
         raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
     for extension in extensions:
         if extension.critical and extension.oid not in _UNDERSTOOD_CRITICAL:

@@ -92,34 +92,46 @@ def make_root_certificate(
     return builder.sign(key, _hash_for(key))
 
 
-def make_device_ca_certificate(
+def _issued_by_root(
     root_key: PrivateKey,
     root: x509.Certificate,
-    ca: PublicKey,
+    public: PublicKey,
+    role: str,
     *,
     now: dt.datetime,
+    not_after: dt.datetime,
     serial: int,
+    ca: bool,
+    path_length: int | None = None,
 ) -> x509.Certificate:
-    """An intermediate CA that issues IDevIDs (pathLen 0), issued by the root."""
     manufacturer = subject_attribute(root, NameOID.ORGANIZATION_NAME) or "unknown"
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{manufacturer} AutoAdd Device CA"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{manufacturer} AutoAdd {role}"),
         ]
     )
     builder = _builder(
         subject,
         root.subject,
-        ca,
+        public,
         root_key.public_key(),
         serial=serial,
         not_before=now,
-        not_after=NO_EXPIRY,
-        ca=True,
-        path_length=0,
+        not_after=not_after,
+        ca=ca,
+        path_length=path_length,
     )
     return builder.sign(root_key, _hash_for(root_key))
+
+
+def make_device_ca_certificate(
+    root_key: PrivateKey, root: x509.Certificate, ca: PublicKey, *, now: dt.datetime, serial: int
+) -> x509.Certificate:
+    """An intermediate CA that issues IDevIDs (pathLen 0), issued by the root; it never expires."""
+    return _issued_by_root(
+        root_key, root, ca, "Device CA", now=now, not_after=NO_EXPIRY, serial=serial, ca=True, path_length=0
+    )
 
 
 def make_signer_certificate(
@@ -132,24 +144,10 @@ def make_signer_certificate(
     years: int = 10,
 ) -> x509.Certificate:
     """The invoice-signing certificate, issued by the root."""
-    manufacturer = subject_attribute(root, NameOID.ORGANIZATION_NAME) or "unknown"
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, manufacturer),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{manufacturer} AutoAdd Invoice Signer"),
-        ]
+    not_after = now + dt.timedelta(days=365 * years)
+    return _issued_by_root(
+        root_key, root, signer, "Invoice Signer", now=now, not_after=not_after, serial=serial, ca=False
     )
-    builder = _builder(
-        subject,
-        root.subject,
-        signer,
-        root_key.public_key(),
-        serial=serial,
-        not_before=now,
-        not_after=now + dt.timedelta(days=365 * years),
-        ca=False,
-    )
-    return builder.sign(root_key, _hash_for(root_key))
 
 
 def make_idevid_certificate(
