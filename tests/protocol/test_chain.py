@@ -228,6 +228,9 @@ def test_rotate_and_handover(key_type: KeyType) -> None:
     assert chain.digests == tuple(hashlib.sha256(link).digest() for link in world.links)
     assert chain.head.digest == chain.digests[-1]
     assert chain.head.issued_at == NOW_TS + 2
+    signers = [step.signer for step in chain.history]
+    assert signers == [None, fingerprint(world.home.public_key()), fingerprint(rotated.public_key())]
+    assert [step.reason for step in chain.history] == [None, LinkReason.ROTATE, LinkReason.HANDOVER]
     assert chain.device_id == world.device.device_id
 
 

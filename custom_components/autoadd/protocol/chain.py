@@ -96,6 +96,9 @@ class ChainHead:
     digest: bytes
     owners: tuple[PublicKey, ...]
     issued_at: int
+    #: Why this link was added (None for the invoice) and the fingerprint of the owner who signed it.
+    reason: LinkReason | None = None
+    signer: bytes | None = None
 
     @property
     def owner_fingerprints(self) -> tuple[bytes, ...]:
@@ -112,13 +115,27 @@ class VerifiedChain:
     """A chain that verified from its invoice to its head."""
 
     links: tuple[bytes, ...]
-    digests: tuple[bytes, ...]
-    head: ChainHead
+    #: The head after each link: who owned the device at each step, who signed it, and why.
+    history: tuple[ChainHead, ...]
     manufacturer: VerifiedCertificateChain | None
     idevid_hash: bytes
     model: str | None
     order_ref: str | None
-    reasons: tuple[LinkReason, ...]
+
+    @property
+    def head(self) -> ChainHead:
+        """The chain head: the current owners."""
+        return self.history[-1]
+
+    @property
+    def digests(self) -> tuple[bytes, ...]:
+        """SHA-256 of each link's exact bytes."""
+        return tuple(step.digest for step in self.history)
+
+    @property
+    def reasons(self) -> tuple[LinkReason, ...]:
+        """The reason of each link after the invoice."""
+        return tuple(step.reason for step in self.history[1:] if step.reason is not None)
 
     @property
     def device_id(self) -> bytes:
@@ -288,13 +305,11 @@ def read_invoice(
     )
     return VerifiedChain(
         links=(data,),
-        digests=(obj.digest,),
-        head=head,
+        history=(head,),
         manufacturer=manufacturer,
         idevid_hash=fields[Label.IDEVID_HASH],
         model=fields.get(Label.MODEL),
         order_ref=fields.get(Label.ORDER_REF),
-        reasons=(),
     )
 
 
@@ -320,14 +335,17 @@ def read_link(data: bytes, head: ChainHead) -> tuple[ChainHead, LinkReason]:
     if fields[Label.PREVIOUS] != head.digest:
         raise PreviousHashError("the link does not carry the hash of the link before it", index=index)
     owners = _check_owners(fields[Label.OWNERS], index=index)
+    reason = LinkReason(fields[Label.REASON])
     new_head = ChainHead(
         device_id=head.device_id,
         sequence=index,
         digest=obj.digest,
         owners=owners,
         issued_at=fields[Label.ISSUED_AT],
+        reason=reason,
+        signer=fingerprint(signer),
     )
-    return new_head, LinkReason(fields[Label.REASON])
+    return new_head, reason
 
 
 def extend(chain: VerifiedChain, links: Sequence[bytes]) -> VerifiedChain:
@@ -339,22 +357,17 @@ def extend(chain: VerifiedChain, links: Sequence[bytes]) -> VerifiedChain:
         > MAX_CHAIN_SIZE
     ):
         raise TooLargeError(f"a chain holds at most {MAX_CHAIN_SIZE} bytes")
-    head = chain.head
-    digests = list(chain.digests)
-    reasons = list(chain.reasons)
+    history = list(chain.history)
     for link in links:
-        head, reason = read_link(link, head)
-        digests.append(head.digest)
-        reasons.append(reason)
+        head, _ = read_link(link, history[-1])
+        history.append(head)
     return VerifiedChain(
         links=(*chain.links, *links),
-        digests=tuple(digests),
-        head=head,
+        history=tuple(history),
         manufacturer=chain.manufacturer,
         idevid_hash=chain.idevid_hash,
         model=chain.model,
         order_ref=chain.order_ref,
-        reasons=tuple(reasons),
     )
 
 
