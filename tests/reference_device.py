@@ -15,8 +15,11 @@ from autoadd_device.device import ReferenceDevice
 from autoadd_device.files import write_identity, write_invoice
 from autoadd_device.server import make_app
 from custom_components.autoadd.device_client import DeviceClient
+from custom_components.autoadd.protocol import cose
+from custom_components.autoadd.protocol.const import PROTOCOL_VERSION, ContentType, Label
+from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.handshake import RegistrarHandshake
-from custom_components.autoadd.protocol.keys import PrivateKey
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
 from tests.factory import NOW, NOW_TS, Device, Manufacturer
 
 
@@ -86,3 +89,29 @@ def make_running_device(
     spec.links = [maker.invoice(spec, owners)]
     write_invoice(folder, spec.links)
     return RunningDevice(folder, maker, spec, FakeClock(), session)
+
+
+def note_without_owner_check(session: RegistrarHandshake, signer: PrivateKey) -> bytes:
+    """A note signed by any key, as a malicious or outdated registrar would send it."""
+    assert session.device is not None
+    payload = {
+        Label.VERSION: PROTOCOL_VERSION,
+        Label.DEVICE_ID: session.device.device_id,
+        Label.REGISTRAR_NONCE: session.registrar_nonce,
+        Label.DEVICE_NONCE: session.device.device_nonce,
+        Label.CHAIN_HEAD: session.device.chain.head.digest,
+        Label.LINKS: [],
+        Label.ISSUED_AT: NOW_TS,
+    }
+    return cose.sign(payload, ContentType.NOTE, signer, kid=fingerprint(signer.public_key()))
+
+
+async def device_refuses(device: RunningDevice, home: PrivateKey) -> str:
+    """The error code the device answers a note signed by `home` with (after a good hello)."""
+    session = RegistrarHandshake(home, issued_at=NOW_TS)
+    session.read_proof(await device.client.hello(session.hello), roots=[device.maker.root], now=NOW)
+    try:
+        await device.client.note(note_without_owner_check(session, home))
+    except AutoAddError as err:
+        return err.code
+    return "accepted"

@@ -12,6 +12,7 @@ from homeassistant.helpers import device_registry as dr
 
 from .const import DOMAIN
 from .discovery import AutoAddBrowser
+from .lifecycle import async_resume_rotation
 from .registrar import Registrar
 from .storage import HomeKeyStore, RegistrarStore
 
@@ -31,12 +32,14 @@ type AutoAddConfigEntry = ConfigEntry[AutoAddData]
 
 async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> bool:
     """Load the home key and the registrar's state, then start discovering devices."""
-    home = await HomeKeyStore(hass).async_load()
-    if home is None:
+    key_store = HomeKeyStore(hass)
+    keys = await key_store.async_load()
+    if keys is None:
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="home_key_missing")
     store = RegistrarStore(hass)
     await store.async_load()
-    registrar = Registrar(hass, entry.entry_id, home, store)
+    registrar = Registrar(hass, entry.entry_id, keys, key_store, store)
+    await async_resume_rotation(registrar)
     browser = AutoAddBrowser(hass, registrar)
     entry.runtime_data = AutoAddData(registrar, browser)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -75,9 +75,10 @@ class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             self._data = {CONF_HOME_NAME: user_input[CONF_HOME_NAME]}
             if existing is not None:
-                self._home = existing
+                self._home = existing.current
             else:
-                self._home = await HomeKeyStore(self.hass).async_create(KeyType(user_input[CONF_KEY_TYPE]))
+                keys = await HomeKeyStore(self.hass).async_create(KeyType(user_input[CONF_KEY_TYPE]))
+                self._home = keys.current
             self._data[CONF_KEY_TYPE] = self._home.key_type.value
             return await self.async_step_home_key()
         schema: dict[Any, Any] = {vol.Required(CONF_HOME_NAME, default=self.hass.config.location_name): str}

@@ -36,10 +36,10 @@ class HomeKeyQrView(HomeAssistantView):
     async def get(self, request: web.Request) -> web.Response:
         """The current home key as SVG."""
         hass: HomeAssistant = request.app["hass"]
-        home = await HomeKeyStore(hass).async_load()
-        if home is None:
+        keys = await HomeKeyStore(hass).async_load()
+        if keys is None:
             return web.Response(status=HTTPStatus.NOT_FOUND)
-        svg = home_key_svg(format_home_key(home.key.public_key()))
+        svg = home_key_svg(format_home_key(keys.current.key.public_key()))
         return web.Response(body=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 

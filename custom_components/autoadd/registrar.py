@@ -4,6 +4,10 @@ One attempt per device at a time, at most `MAX_CONCURRENT` handshakes at once, a
 A transient failure (no answer, rate limited) is retried with exponential backoff; a verification failure
 is remembered and not retried before its back-off (an hour, growing with each refusal) has passed, so a
 bad device cannot cause a retry storm. Nothing is added unless the whole handshake succeeded.
+
+A device handed to this home by someone else is not added silently: it waits for the owner's approval
+(a repair flow), unless the owner already accepted its transfer file. Links this home signed for a device
+that has not confirmed them (a key rotation) are presented in the next acceptance note.
 """
 
 from __future__ import annotations
@@ -27,15 +31,33 @@ from homeassistant.util import dt as dt_util
 from .const import (
     DOMAIN,
     EVENT_DEVICE_ONBOARDED,
+    EVENT_OWNERSHIP,
     SIGNAL_DEVICE_UPDATED,
 )
 from .device_client import DeviceClient, DeviceUnreachableError
-from .protocol.chain import compare_with_known
-from .protocol.errors import AutoAddError, NotOwnerError, UntrustedManufacturerError, WrongDeviceError
+from .protocol.chain import VerifiedChain, compare_with_known, extend, verify_chain
+from .protocol.const import Label
+from .protocol.errors import (
+    AutoAddError,
+    ForkError,
+    NotOwnerError,
+    UntrustedManufacturerError,
+    WrongDeviceError,
+)
 from .protocol.handshake import ProvenDevice, RegistrarHandshake
-from .protocol.keys import format_fingerprint
+from .protocol.keys import PrivateKey, format_fingerprint
 from .protocol.transport import RATE_LIMITED, PeerError
-from .storage import DeviceRecord, HomeKey, Refusal, RegistrarStore, TrustedRoot, b64
+from .storage import (
+    DeviceRecord,
+    HomeKey,
+    HomeKeys,
+    HomeKeyStore,
+    Refusal,
+    RegistrarStore,
+    TrustedRoot,
+    b64,
+    unb64,
+)
 from .trust import RootError
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,6 +67,7 @@ REQUEST_TIMEOUT = 10.0
 RETRY_BASE = 15.0
 RETRY_MAX = 15 * 60.0
 REFUSAL_BACKOFF = timedelta(hours=1)
+MAX_HISTORY = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +81,48 @@ class Candidate:
     txt: dict[str, str]
 
 
+class AwaitingApproval(Exception):
+    """A device handed to this home by another owner: the owner decides before it is added."""
+
+    def __init__(self, details: dict[str, Any]) -> None:
+        """Keep what the approval shows."""
+        self.details = details
+        super().__init__(f"device {details['device_id'][:12]} awaits the owner's approval")
+
+
+def link_digest(link: bytes) -> bytes:
+    """SHA-256 of a link's exact bytes."""
+    return hashlib.sha256(link).digest()
+
+
+def ownership_origin(chain: VerifiedChain, ours: set[bytes]) -> bytes | None:
+    """How this home came to own the chain's head: None when from the invoice or its own link, else
+    the fingerprint of the other owner who handed the device over."""
+    entry = len(chain.history) - 1
+    while entry > 0 and ours & set(chain.history[entry - 1].owner_fingerprints):
+        entry -= 1
+    signer = chain.history[entry].signer
+    if entry == 0 or signer in ours:
+        return None
+    return signer
+
+
 class Registrar:
     """The home registrar, one per config entry (and Home Assistant instance)."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str, home: HomeKey, store: RegistrarStore) -> None:
-        """Bind to the home key and the loaded store."""
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        keys: HomeKeys,
+        key_store: HomeKeyStore,
+        store: RegistrarStore,
+    ) -> None:
+        """Bind to the home keys and the loaded store."""
         self.hass = hass
         self.entry_id = entry_id
-        self.home = home
+        self.keys = keys
+        self.key_store = key_store
         self.store = store
         self._semaphore = asyncio.Semaphore(MAX_CONCURRENT)
         self._in_progress: set[str] = set()
@@ -75,6 +132,11 @@ class Registrar:
         self.active_handshakes = 0
         self.peak_handshakes = 0
         self._closed = False
+
+    @property
+    def home(self) -> HomeKey:
+        """The current home key."""
+        return self.keys.current
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -99,6 +161,18 @@ class Registrar:
                 await task
         await self.store.async_save()
 
+    # --- history ------------------------------------------------------------------------------------------
+
+    @callback
+    def record_event(self, device_id: str, event: str, **detail: str) -> None:
+        """Append to the device's ownership history and tell the logbook."""
+        entry = {"at": dt_util.utcnow().isoformat(), "event": event, **detail}
+        history = self.store.data.history.setdefault(device_id, [])
+        history.append(entry)
+        del history[:-MAX_HISTORY]
+        self.store.async_schedule_save()
+        self.hass.bus.async_fire(EVENT_OWNERSHIP, {"autoadd_id": device_id, **entry})
+
     # --- candidates ---------------------------------------------------------------------------------------
 
     @property
@@ -109,41 +183,63 @@ class Registrar:
     @callback
     def async_candidate(self, candidate: Candidate, *, force: bool = False) -> None:
         """Consider a device seen on the network; start an attempt if one is due."""
-        if self._closed:
+        if self._closed or candidate.device_id in self.store.data.blocked:
             return
-        known = self.store.data.devices.get(candidate.device_id)
-        if known is not None and candidate.claimed and not force:
-            self._seen(known, candidate)
+        if not force and self._handled_as_known(candidate):
             return
-        if candidate.device_id in self.store.data.removed:
-            if candidate.claimed and not force:
-                return  # the owner removed it; it comes back only once reset or handed over
-            del self.store.data.removed[candidate.device_id]
-        refusal = self.store.data.refused.get(candidate.device_id)
-        if (
-            refusal is not None
-            and not force
-            and dt_util.utcnow() < datetime.fromisoformat(refusal.retry_after)
-        ):
-            return
-        if candidate.device_id in self._in_progress:
+        if not self._due(candidate, force=force) or candidate.device_id in self._in_progress:
             return
         self._in_progress.add(candidate.device_id)
-        task = self.hass.async_create_background_task(
-            self._attempt(candidate), f"autoadd onboarding {candidate.device_id[:12]}"
-        )
+        self.async_create_task(self._attempt(candidate), "onboarding")
+
+    @callback
+    def _handled_as_known(self, candidate: Candidate) -> bool:
+        """A device this home manages needs no handshake when claimed with nothing to deliver."""
+        known = self.store.data.devices.get(candidate.device_id)
+        if known is None:
+            return False
+        if known.handover is not None:
+            self._seen(known, candidate)
+            self.async_create_task(self._deliver_hand_over(known), "hand-over")
+            return True
+        if candidate.claimed and not known.unconfirmed:
+            self._seen(known, candidate)
+            return True
+        return False
+
+    @callback
+    def _due(self, candidate: Candidate, *, force: bool) -> bool:
+        """Whether an attempt may start: not removed by the owner, not waiting for them, not backing off."""
+        data = self.store.data
+        if candidate.device_id in data.removed:
+            if candidate.claimed and not force:
+                return False  # the owner removed it; it comes back only once reset or handed over
+            del data.removed[candidate.device_id]
+        if candidate.device_id in data.awaiting and not force:
+            return False  # the owner has not decided yet
+        refusal = data.refused.get(candidate.device_id)
+        return refusal is None or force or dt_util.utcnow() >= datetime.fromisoformat(refusal.retry_after)
+
+    @callback
+    def async_create_task(self, coro: Any, what: str) -> None:
+        """Run `coro` in the background, cancelled when the registrar stops."""
+        task = self.hass.async_create_background_task(coro, f"autoadd {what}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @callback
     def _seen(self, record: DeviceRecord, candidate: Candidate) -> None:
-        """A known, claimed device announced itself: follow its address and note when it was seen."""
+        """A known device announced itself: follow its address and note when it was seen."""
         record.last_seen = dt_util.utcnow().isoformat()
         if (record.host, record.port) != (candidate.host, candidate.port):
             _LOGGER.debug("Device %s moved to %s:%s", record.device_id[:12], candidate.host, candidate.port)
             record.host, record.port = candidate.host, candidate.port
         self.store.async_schedule_save()
         async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, record.device_id)
+
+    def client(self, host: str, port: int) -> DeviceClient:
+        """An HTTP client for a device, on Home Assistant's shared session."""
+        return DeviceClient(async_get_clientsession(self.hass), host, port, timeout=REQUEST_TIMEOUT)
 
     async def _attempt(self, candidate: Candidate) -> None:
         device_id = candidate.device_id
@@ -165,6 +261,8 @@ class Registrar:
                 self._schedule_retry(candidate, err)
             else:
                 self._refuse(candidate, err)
+        except AwaitingApproval as waiting:
+            self._await_approval(candidate, waiting.details)
         except AutoAddError as err:
             self._refuse(candidate, err)
         except asyncio.CancelledError:
@@ -180,45 +278,105 @@ class Registrar:
                 self.store.data.pending.pop(device_id, None)
             self.store.async_schedule_save()
 
+    def chain_of(self, record: DeviceRecord) -> VerifiedChain:
+        """The chain as this home knows it, with the links it signed that the device has not confirmed."""
+        return verify_chain([*record.links, *record.unconfirmed], roots=None, now=dt_util.utcnow())
+
+    def _links_to_present(self, device_id: str, chain: VerifiedChain) -> list[bytes]:
+        """Links this home holds that continue the device's chain: its own pending ones, or a transfer's."""
+        record = self.store.data.devices.get(device_id)
+        approval = self.store.data.approvals.get(device_id)
+        if record is not None:
+            held = [*record.links, *record.unconfirmed]
+        elif approval is not None:
+            held = [unb64(link) for link in approval.get("links", [])]
+        else:
+            return []
+        digests = [link_digest(link) for link in held]
+        if chain.head.digest not in digests:
+            return []  # the device's chain is not a prefix of what this home holds: nothing to add
+        return held[digests.index(chain.head.digest) + 1 :]
+
+    def _signer(self, chain: VerifiedChain) -> PrivateKey:
+        for key in self.keys.signing_keys():
+            if chain.head.is_owner(key.public_key()):
+                return key
+        raise NotOwnerError("the device's chain does not name this home as a current owner")
+
     async def _handshake(self, candidate: Candidate) -> None:
-        client = DeviceClient(
-            async_get_clientsession(self.hass), candidate.host, candidate.port, timeout=REQUEST_TIMEOUT
-        )
+        client = self.client(candidate.host, candidate.port)
         session = RegistrarHandshake(self.home.key, issued_at=int(dt_util.utcnow().timestamp()))
         bundle = await client.hello(session.hello)
         proven = session.read_proof(bundle, roots=self.roots, now=dt_util.utcnow())
-        if proven.device_id.hex() != candidate.device_id:
-            raise WrongDeviceError(
-                f"the device announced {candidate.device_id} but proved {proven.device_id.hex()}"
-            )
-        known = self.store.data.devices.get(proven.device_id.hex())
-        if known is not None:
-            compare_with_known([link_digest(link) for link in known.links], proven.chain.digests)
-        if not proven.chain.head.is_owner(self.home.key.public_key()):
-            raise NotOwnerError("the device's chain does not name this home as a current owner")
-        note = session.make_note(signer=self.home.key, issued_at=int(dt_util.utcnow().timestamp()))
+        device_id = proven.device_id.hex()
+        if device_id != candidate.device_id:
+            raise WrongDeviceError(f"the device announced {candidate.device_id} but proved {device_id}")
+        record = self.store.data.devices.get(device_id)
+        if record is not None:
+            compare_with_known([link_digest(link) for link in record.links], proven.chain.digests)
+            if (
+                record.handover is not None
+                and link_digest(unb64(record.handover["link"])) in proven.chain.digests
+            ):
+                await self.async_finish_hand_over(device_id, confirmed=True)
+                return
+        extra = self._links_to_present(device_id, proven.chain)
+        chain = extend(proven.chain, extra)
+        signer = self._signer(chain)
+        if record is None:
+            self._check_approval(proven, chain)
+        note = session.make_note(signer=signer, issued_at=int(dt_util.utcnow().timestamp()), links=extra)
         session.read_receipt(await client.note(note))
-        self._onboarded(proven, candidate)
+        self._onboarded(proven, chain, candidate)
+
+    def _check_approval(self, proven: ProvenDevice, chain: VerifiedChain) -> None:
+        """Raise AwaitingApproval unless the device came to this home without someone else's hand-over,
+        or the owner approved exactly this chain head."""
+        device_id = proven.device_id.hex()
+        previous = ownership_origin(chain, self.keys.fingerprints())
+        if previous is None:
+            return
+        approval = self.store.data.approvals.get(device_id)
+        head = chain.head.digest.hex()
+        if approval is not None and approval["head"] == head:
+            return
+        if self.store.data.rejected.get(device_id) == head:
+            raise NotOwnerError("the owner rejected this hand-over")
+        raise AwaitingApproval(
+            {
+                "device_id": device_id,
+                "head": head,
+                "manufacturer": proven.identity.manufacturer,
+                "model": chain.model or proven.identity.model or "AutoAdd device",
+                "serial_number": proven.identity.serial_number or "",
+                "previous_owner": previous.hex(),
+            }
+        )
 
     @callback
-    def _onboarded(self, proven: ProvenDevice, candidate: Candidate) -> None:
+    def _onboarded(self, proven: ProvenDevice, chain: VerifiedChain, candidate: Candidate) -> None:
         identity = proven.identity
         device_id = identity.device_id.hex()
         now = dt_util.utcnow().isoformat()
-        previous = self.store.data.devices.get(device_id)
+        data = self.store.data
+        previous = data.devices.get(device_id)
         record = DeviceRecord(
             device_id=device_id,
             manufacturer=identity.manufacturer,
-            model=proven.chain.model or identity.model or "AutoAdd device",
+            model=chain.model or identity.model or "AutoAdd device",
             serial_number=identity.serial_number,
-            chain=[b64(link) for link in proven.chain.links],
+            chain=[b64(link) for link in chain.links],
             onboarded_at=previous.onboarded_at if previous else now,
             last_seen=now,
             host=candidate.host,
             port=candidate.port,
-            owners=[fp.hex() for fp in proven.chain.head.owner_fingerprints],
+            owners=[fp.hex() for fp in chain.head.owner_fingerprints],
+            manufacturer_root=identity.issuer.root_fingerprint.hex(),
+            flags=previous.flags if previous else [],
         )
-        self.store.data.devices[device_id] = record
+        data.devices[device_id] = record
+        approval = data.approvals.pop(device_id, None)
+        data.awaiting.pop(device_id, None)
         device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry_id,
             identifiers={(DOMAIN, device_id)},
@@ -227,18 +385,92 @@ class Registrar:
             name=f"{record.model} {record.serial_number or device_id[:8]}",
             serial_number=record.serial_number,
         )
-        _LOGGER.info("Onboarded %s %s (%s)", record.manufacturer, record.model, device_id[:12])
-        self.hass.bus.async_fire(
-            EVENT_DEVICE_ONBOARDED,
-            {
-                "device_id": device.id,
-                "autoadd_id": device_id,
-                "manufacturer": record.manufacturer,
-                "model": record.model,
-                "name": device.name,
-            },
-        )
+        if previous is None:
+            _LOGGER.info("Onboarded %s %s (%s)", record.manufacturer, record.model, device_id[:12])
+            self.record_event(
+                device_id, "accepted" if approval else "onboarded", owners=",".join(record.owners)
+            )
+            self.hass.bus.async_fire(
+                EVENT_DEVICE_ONBOARDED,
+                {
+                    "device_id": device.id,
+                    "autoadd_id": device_id,
+                    "manufacturer": record.manufacturer,
+                    "model": record.model,
+                    "name": device.name,
+                },
+            )
+        elif len(previous.chain) != len(record.chain):
+            self.record_event(device_id, "rotated", chain_length=str(len(record.chain)))
+        self._after_confirmation()
         async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, device_id)
+
+    @callback
+    def _after_confirmation(self) -> None:
+        """Once every device has its rotation link, a rotation that kept the old key can let it go."""
+        rotation = self.store.data.rotation
+        if rotation is None or any(record.pending_links for record in self.store.data.devices.values()):
+            return
+        self.store.data.rotation = None
+        self.async_create_task(self.async_destroy_retired_keys(), "destroy retired keys")
+
+    async def async_destroy_retired_keys(self) -> None:
+        """Forget the private part of every retired home key."""
+        if not any(old.key is not None for old in self.keys.retired):
+            return
+        for old in self.keys.retired:
+            old.key = None
+        await self.key_store.async_save(self.keys)
+        _LOGGER.info("Retired home keys destroyed: every device has moved to the current key")
+
+    # --- approvals ----------------------------------------------------------------------------------------
+
+    @callback
+    def _await_approval(self, candidate: Candidate, details: dict[str, Any]) -> None:
+        device_id = details["device_id"]
+        known = self.store.data.awaiting.get(device_id)
+        self.store.data.awaiting[device_id] = {**details, "host": candidate.host, "port": candidate.port}
+        if known is None or known["head"] != details["head"]:
+            self.record_event(device_id, "approval_requested", previous_owner=details["previous_owner"])
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"approve_{device_id}",
+            is_fixable=True,
+            is_persistent=True,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="approve_device",
+            translation_placeholders={
+                "manufacturer": details["manufacturer"],
+                "model": details["model"],
+                "device": device_id[:16],
+                "previous_owner": format_fingerprint(bytes.fromhex(details["previous_owner"]), 4),
+            },
+            data={"device_id": device_id},
+        )
+
+    @callback
+    def async_approve(self, device_id: str) -> None:
+        """The owner accepts a device handed to this home; it is onboarded now."""
+        waiting = self.store.data.awaiting.pop(device_id)
+        self.store.data.approvals[device_id] = {
+            "head": waiting["head"],
+            "links": [],
+            "previous_owner": waiting["previous_owner"],
+        }
+        self.store.data.rejected.pop(device_id, None)
+        ir.async_delete_issue(self.hass, DOMAIN, f"approve_{device_id}")
+        self.record_event(device_id, "approved", previous_owner=waiting["previous_owner"])
+        candidate = Candidate(device_id, waiting["host"], waiting["port"], claimed=False, txt={})
+        self.async_candidate(candidate, force=True)
+
+    @callback
+    def async_reject(self, device_id: str) -> None:
+        """The owner rejects a device handed to this home; not asked again until its chain changes."""
+        waiting = self.store.data.awaiting.pop(device_id)
+        self.store.data.rejected[device_id] = waiting["head"]
+        ir.async_delete_issue(self.hass, DOMAIN, f"approve_{device_id}")
+        self.record_event(device_id, "rejected", previous_owner=waiting["previous_owner"])
 
     # --- failures -----------------------------------------------------------------------------------------
 
@@ -283,6 +515,8 @@ class Registrar:
         if previous is None or previous.code != err.code:
             _LOGGER.warning("Device %s refused: %s", device_id[:12], err)
         if err.suspicious or (known and isinstance(err, NotOwnerError)):
+            if known:
+                self.record_event(device_id, "tamper_evidence", code=err.code)
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
@@ -299,6 +533,47 @@ class Registrar:
                 },
             )
 
+    # --- hand-over (used by lifecycle.py; here because the handshake finishes it too) ---------------------
+
+    async def _deliver_hand_over(self, record: DeviceRecord) -> None:
+        """Push a signed hand-over to a device that showed up; it leaves this home once it took it."""
+        assert record.handover is not None
+        with contextlib.suppress(AutoAddError):
+            if await self.async_push(record, [*record.unconfirmed, unb64(record.handover["link"])]):
+                await self.async_finish_hand_over(record.device_id, confirmed=True)
+
+    async def async_push(self, record: DeviceRecord, links: list[bytes]) -> bool:
+        """Push links that extend the device's confirmed chain, skipping those it already holds.
+
+        False when the device does not answer; ForkError when its chain is not one this home knows;
+        the device's own error when it refuses the links."""
+        try:
+            info = await self.client(record.host, record.port).info()
+        except DeviceUnreachableError:
+            return False
+        full = [*record.links, *links]
+        digests = [link_digest(link) for link in full]
+        if info[Label.CHAIN_HEAD] not in digests:
+            raise ForkError("the device holds a chain this home does not know")
+        missing = full[digests.index(info[Label.CHAIN_HEAD]) + 1 :]
+        if missing:
+            try:
+                await self.client(record.host, record.port).links(missing)
+            except DeviceUnreachableError:
+                return False
+        return True
+
+    async def async_finish_hand_over(self, device_id: str, *, confirmed: bool) -> None:
+        """The device belongs to its new owner now: it leaves this home's registry (its history stays)."""
+        record = self.store.data.devices.pop(device_id)
+        new_owner = record.handover["new_owner"] if record.handover else ""
+        self.record_event(device_id, "handed_over", new_owner=new_owner, confirmed=str(confirmed).lower())
+        registry = dr.async_get(self.hass)
+        for device in dr.async_entries_for_config_entry(registry, self.entry_id):
+            if (DOMAIN, device_id) in device.identifiers:
+                registry.async_update_device(device.id, remove_config_entry_id=self.entry_id)
+        await self.store.async_save()
+
     # --- trusted manufacturers ----------------------------------------------------------------------------
 
     @callback
@@ -308,15 +583,26 @@ class Registrar:
         if any(known.fingerprint == root.fingerprint for known in self.store.data.roots):
             raise RootError("already_trusted")
         self.store.data.roots.append(root)
+        self.store.data.revoked_roots.pop(root.fingerprint, None)
         for device_id, refusal in list(self.store.data.refused.items()):
             if refusal.code == UntrustedManufacturerError.code:
                 del self.store.data.refused[device_id]
+        for record in self.store.data.devices.values():
+            if record.manufacturer_root == root.fingerprint and "revoked_manufacturer" in record.flags:
+                record.flags.remove("revoked_manufacturer")
         self.store.async_schedule_save()
 
     @callback
     def async_remove_root(self, digest: str) -> None:
-        """Stop trusting a manufacturer root: its devices are no longer onboarded."""
-        self.store.data.roots = [root for root in self.store.data.roots if root.fingerprint != digest]
+        """Revoke a manufacturer root: its new devices are refused, the ones it vouches for flagged."""
+        for root in [root for root in self.store.data.roots if root.fingerprint == digest]:
+            self.store.data.roots.remove(root)
+            self.store.data.revoked_roots[digest] = {"name": root.name, "at": dt_util.utcnow().isoformat()}
+        for record in self.store.data.devices.values():
+            if record.manufacturer_root == digest and "revoked_manufacturer" not in record.flags:
+                record.flags.append("revoked_manufacturer")
+                self.record_event(record.device_id, "revoked", manufacturer_root=digest)
+                async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, record.device_id)
         self.store.async_schedule_save()
 
     # --- removal ------------------------------------------------------------------------------------------
@@ -328,8 +614,3 @@ class Registrar:
         self.store.data.refused.pop(device_id, None)
         self.store.data.removed[device_id] = dt_util.utcnow().isoformat()
         self.store.async_schedule_save()
-
-
-def link_digest(link: bytes) -> bytes:
-    """SHA-256 of a link's exact bytes."""
-    return hashlib.sha256(link).digest()

@@ -48,7 +48,7 @@ def unb64(text: str) -> bytes:
 
 @dataclass
 class HomeKey:
-    """The home's private key and when it was made."""
+    """One home private key and when it was made."""
 
     key: PrivateKey
     key_type: KeyType
@@ -59,36 +59,122 @@ class HomeKey:
         """The public key's fingerprint."""
         return fingerprint(self.key.public_key())
 
+    def as_dict(self) -> dict[str, str]:
+        """Stored form."""
+        return {
+            "private_pem": private_key_to_pem(self.key).decode(),
+            "key_type": self.key_type.value,
+            "created_at": self.created_at.isoformat(),
+        }
 
-class HomeKeyStore:
-    """The private key store: one home key per Home Assistant instance."""
-
-    def __init__(self, hass: HomeAssistant) -> None:
-        """Open the store (nothing is read yet)."""
-        self._store: Store[dict[str, Any]] = Store(hass, STORE_VERSION, HOME_KEY_STORE, private=True)
-
-    async def async_load(self) -> HomeKey | None:
-        """The stored home key, if there is one."""
-        data = await self._store.async_load()
-        if not data:
-            return None
-        return HomeKey(
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Read the stored form."""
+        return cls(
             key=private_key_from_pem(data["private_pem"].encode()),
             key_type=KeyType(data["key_type"]),
             created_at=datetime.fromisoformat(data["created_at"]),
         )
 
-    async def async_create(self, key_type: KeyType) -> HomeKey:
-        """Make a new home key and persist it before anything uses it."""
-        home = HomeKey(generate_private_key(key_type), key_type, dt_util.utcnow())
-        await self._store.async_save(
-            {
-                "private_pem": private_key_to_pem(home.key).decode(),
-                "key_type": key_type.value,
-                "created_at": home.created_at.isoformat(),
-            }
+    @classmethod
+    def generate(cls, key_type: KeyType) -> Self:
+        """A fresh key."""
+        return cls(generate_private_key(key_type), key_type, dt_util.utcnow())
+
+
+@dataclass
+class RetiredKey:
+    """A home key replaced by a rotation: kept until its devices moved, or destroyed at once."""
+
+    fingerprint: str
+    key_type: KeyType
+    created_at: str
+    retired_at: str
+    key: PrivateKey | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Stored form (the private key only while it is kept)."""
+        return {
+            "fingerprint": self.fingerprint,
+            "key_type": self.key_type.value,
+            "created_at": self.created_at,
+            "retired_at": self.retired_at,
+            "private_pem": private_key_to_pem(self.key).decode() if self.key is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Read the stored form."""
+        pem = data.get("private_pem")
+        return cls(
+            fingerprint=data["fingerprint"],
+            key_type=KeyType(data["key_type"]),
+            created_at=data["created_at"],
+            retired_at=data["retired_at"],
+            key=private_key_from_pem(pem.encode()) if pem else None,
         )
-        return home
+
+
+@dataclass
+class HomeKeys:
+    """The home's keys: the current one, a new one staged by a rotation in progress, and retired ones."""
+
+    current: HomeKey
+    staged: HomeKey | None = None
+    retired: list[RetiredKey] = field(default_factory=list)
+
+    def signing_keys(self) -> list[PrivateKey]:
+        """Every private key this home still holds, current first."""
+        return [self.current.key, *(old.key for old in self.retired if old.key is not None)]
+
+    def fingerprints(self) -> set[bytes]:
+        """Every key this home has ever had (its own past keys are not someone else's)."""
+        return {self.current.fingerprint, *(bytes.fromhex(old.fingerprint) for old in self.retired)}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Stored form."""
+        return {
+            "current": self.current.as_dict(),
+            "staged": self.staged.as_dict() if self.staged is not None else None,
+            "retired": [old.as_dict() for old in self.retired],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Read the stored form (a lone key, as the first version stored it, is the current key)."""
+        if "current" not in data:
+            return cls(HomeKey.from_dict(data))
+        staged = data.get("staged")
+        return cls(
+            current=HomeKey.from_dict(data["current"]),
+            staged=HomeKey.from_dict(staged) if staged else None,
+            retired=[RetiredKey.from_dict(old) for old in data.get("retired", [])],
+        )
+
+
+class HomeKeyStore:
+    """The private key store: the home keys of this Home Assistant instance (file mode 0600, atomic)."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Open the store (nothing is read yet)."""
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORE_VERSION, HOME_KEY_STORE, private=True, atomic_writes=True
+        )
+
+    async def async_load(self) -> HomeKeys | None:
+        """The stored home keys, if there are any."""
+        data = await self._store.async_load()
+        return HomeKeys.from_dict(data) if data else None
+
+    async def async_create(self, key_type: KeyType) -> HomeKeys:
+        """Make a new home key and persist it before anything uses it."""
+        keys = HomeKeys(HomeKey.generate(key_type))
+        await self.async_save(keys)
+        return keys
+
+    async def async_save(self, keys: HomeKeys) -> None:
+        """Write the keys (atomically: a crash leaves the old file or the new one)."""
+        await self._store.async_save(keys.as_dict())
 
 
 @dataclass
@@ -129,11 +215,24 @@ class DeviceRecord:
     host: str
     port: int
     owners: list[str] = field(default_factory=list)
+    #: Fingerprint (hex) of the manufacturer root the device's IDevID and invoice chain to.
+    manufacturer_root: str = ""
+    #: Links this home signed that the device has not confirmed yet (rotations), presented at next contact.
+    pending_links: list[str] = field(default_factory=list)
+    #: A hand-over this home signed and the device has not taken yet: {"link", "new_owner", "at"}.
+    handover: dict[str, str] | None = None
+    #: Why the device is held back: "blocked", "revoked_manufacturer".
+    flags: list[str] = field(default_factory=list)
 
     @property
     def links(self) -> list[bytes]:
-        """The chain as bytes."""
+        """The confirmed chain as bytes."""
         return [unb64(link) for link in self.chain]
+
+    @property
+    def unconfirmed(self) -> list[bytes]:
+        """The pending links as bytes."""
+        return [unb64(link) for link in self.pending_links]
 
 
 @dataclass
@@ -157,6 +256,20 @@ class RegistrarData:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: dict[str, Refusal] = field(default_factory=dict)
     removed: dict[str, str] = field(default_factory=dict)
+    #: A key rotation whose links are signed: {"old", "new", "destroy_old", "started_at"}.
+    rotation: dict[str, Any] | None = None
+    #: Devices handed to this home that the owner approved: {device_id: {"head", "links", "previous_owner"}}.
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Devices handed to this home that wait for the owner's decision: {device_id: {...}}.
+    awaiting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Hand-overs the owner rejected: {device_id: head digest (hex)}; asked again only for another head.
+    rejected: dict[str, str] = field(default_factory=dict)
+    #: Device identifiers the owner blocked: {device_id: {"at", "reason"}}.
+    blocked: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Manufacturer roots the owner revoked: {fingerprint: {"name", "at"}}.
+    revoked_roots: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Append-only ownership history per device: [{"at", "event", ...}].
+    history: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -166,6 +279,13 @@ class RegistrarData:
             "pending": self.pending,
             "refused": {key: asdict(ref) for key, ref in self.refused.items()},
             "removed": self.removed,
+            "rotation": self.rotation,
+            "approvals": self.approvals,
+            "awaiting": self.awaiting,
+            "rejected": self.rejected,
+            "blocked": self.blocked,
+            "revoked_roots": self.revoked_roots,
+            "history": self.history,
         }
 
     @classmethod
@@ -177,6 +297,13 @@ class RegistrarData:
             pending=dict(data.get("pending", {})),
             refused={key: Refusal(**ref) for key, ref in data.get("refused", {}).items()},
             removed=dict(data.get("removed", {})),
+            rotation=data.get("rotation"),
+            approvals=dict(data.get("approvals", {})),
+            awaiting=dict(data.get("awaiting", {})),
+            rejected=dict(data.get("rejected", {})),
+            blocked=dict(data.get("blocked", {})),
+            revoked_roots=dict(data.get("revoked_roots", {})),
+            history={key: list(events) for key, events in data.get("history", {}).items()},
         )
 
 

@@ -68,7 +68,7 @@ def placeholders(result: ConfigFlowResult) -> dict[str, str]:
 
 def stored_private_key(hass_storage: dict[str, Any]) -> PrivateKey:
     """The home key as stored, after checking it is a PEM private key."""
-    pem = hass_storage[HOME_KEY_STORE]["data"]["private_pem"]
+    pem = hass_storage[HOME_KEY_STORE]["data"]["current"]["private_pem"]
     assert isinstance(pem, str)
     assert pem.startswith(PEM_HEADER)
     return private_key_from_pem(pem.encode())

@@ -1,0 +1,300 @@
+"""Handing a device from home A to home B: pushed or by transfer file, approvals, cancel, co-owners.
+
+Home A and home B are two registrars run one after the other in the same test: each has its own home key
+and its own store, as two Home Assistant installations would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
+from custom_components.autoadd.lifecycle import (
+    LifecycleError,
+    accept_transfer,
+    async_cancel_hand_over,
+    async_hand_over,
+    read_transfer,
+    transfer_file,
+)
+from custom_components.autoadd.protocol.errors import NotOwnerError
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, private_key_to_pem
+from custom_components.autoadd.registrar import Registrar
+from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
+from tests.factory import fixed_key
+from tests.reference_device import RunningDevice, device_refuses
+
+from .conftest import candidate_for, registered, stored
+
+
+def registrar_of(entry: MockConfigEntry) -> Registrar:
+    registrar: Registrar = entry.runtime_data.registrar
+    return registrar
+
+
+async def switch_home(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    entry: MockConfigEntry,
+    key: PrivateKey,
+    trusted: list[dict[str, str]],
+) -> MockConfigEntry:
+    """Stop this home's registrar and start another home's, with its own key and store."""
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    hass_storage[HOME_KEY_STORE] = stored(
+        HOME_KEY_STORE,
+        {
+            "private_pem": private_key_to_pem(key).decode(),
+            "key_type": "ed25519",
+            "created_at": "2026-06-01T00:00:00",
+        },
+    )
+    hass_storage[REGISTRAR_STORE] = stored(REGISTRAR_STORE, {"roots": trusted})
+    other = MockConfigEntry(
+        domain=DOMAIN, title="Other", data={CONF_HOME_NAME: "Other", CONF_KEY_TYPE: "ed25519"}
+    )
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    await hass.async_block_till_done()
+    return other
+
+
+async def announce(
+    hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice, *, claimed: bool
+) -> None:
+    registrar_of(entry).async_candidate(candidate_for(device, claimed=claimed))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_hand_over_pushed_then_approved_by_the_buyer(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    hass_storage: dict[str, Any],
+    trusted: list[dict[str, str]],
+) -> None:
+    """A pushes the hand-over; the device leaves A; B is asked, approves, and the device refuses A."""
+    buyer = fixed_key("buyer home")
+    device: RunningDevice = await devices([home])
+    await announce(hass, loaded, device, claimed=False)
+    device_id = device.spec.device_id.hex()
+
+    result = await async_hand_over(registrar_of(loaded), device_id, buyer.public_key())
+    assert result.delivered
+    assert registered(hass, device_id) is None
+    assert device_id not in registrar_of(loaded).store.data.devices
+    events = [event["event"] for event in registrar_of(loaded).store.data.history[device_id]]
+    assert events == ["onboarded", "handover_signed", "handed_over"]
+    assert device.device is not None
+    assert not device.device.claimed
+
+    home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
+    await announce(hass, home_b, device, claimed=False)
+    assert registered(hass, device_id) is None  # not silently: the owner is asked
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}")
+    assert issue is not None
+    assert issue.is_fixable
+    assert issue.translation_placeholders is not None
+    assert (
+        issue.translation_placeholders["previous_owner"].replace(" ", "")
+        == fingerprint(home.public_key()).hex()[:16]
+    )
+
+    registrar_of(home_b).async_approve(device_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert registered(hass, device_id) is not None
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
+    assert device.device.state.owner == fingerprint(buyer.public_key())
+    assert await device_refuses(device, home) == "not_owner"
+
+
+async def test_rejected_hand_over_is_not_asked_again(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    hass_storage: dict[str, Any],
+    trusted: list[dict[str, str]],
+) -> None:
+    """B rejects a device handed to it: it is not added and not asked about again for the same chain."""
+    buyer = fixed_key("buyer home")
+    device: RunningDevice = await devices([home])
+    await announce(hass, loaded, device, claimed=False)
+    device_id = device.spec.device_id.hex()
+    await async_hand_over(registrar_of(loaded), device_id, buyer.public_key())
+
+    home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
+    await announce(hass, home_b, device, claimed=False)
+    registrar_of(home_b).async_reject(device_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
+    await announce(hass, home_b, device, claimed=False)
+    registrar_of(home_b).async_candidate(candidate_for(device), force=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
+    assert registered(hass, device_id) is None
+    assert registrar_of(home_b).store.data.refused[device_id].code == "not_owner"
+
+
+async def test_hand_over_by_transfer_file(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    hass_storage: dict[str, Any],
+    trusted: list[dict[str, str]],
+) -> None:
+    """The device is offline when A signs: B accepts the transfer file and delivers the link itself."""
+    buyer = fixed_key("buyer home")
+    device: RunningDevice = await devices([home])
+    await announce(hass, loaded, device, claimed=False)
+    device_id = device.spec.device_id.hex()
+    await device.stop()
+
+    result = await async_hand_over(registrar_of(loaded), device_id, buyer.public_key())
+    assert not result.delivered
+    assert transfer_file(registrar_of(loaded), device_id) == result.transfer
+    assert registered(hass, device_id) is not None  # stays until the device takes it or A says so
+
+    home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
+    transfer = read_transfer(registrar_of(home_b), result.transfer)
+    assert transfer.device_id == device_id
+    assert transfer.previous_owner == fingerprint(home.public_key())
+    accept_transfer(registrar_of(home_b), transfer)
+
+    await device.start(device.port)
+    await announce(hass, home_b, device, claimed=True)
+    assert registered(hass, device_id) is not None
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
+    assert device.device is not None
+    assert device.device.state.owner == fingerprint(buyer.public_key())
+    assert await device_refuses(device, home) == "not_owner"
+    history = [event["event"] for event in registrar_of(home_b).store.data.history[device_id]]
+    assert history == ["transfer_accepted", "accepted"]
+
+
+async def test_transfer_file_for_another_home_is_refused(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """A transfer file that hands the device to someone else cannot be accepted here."""
+    device: RunningDevice = await devices([home])
+    await announce(hass, loaded, device, claimed=False)
+    await device.stop()
+    result = await async_hand_over(
+        registrar_of(loaded), device.spec.device_id.hex(), fixed_key("x").public_key()
+    )
+    with pytest.raises(NotOwnerError):
+        read_transfer(registrar_of(loaded), result.transfer)
+
+
+async def test_cancelled_hand_over_makes_the_transfer_file_useless(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    hass_storage: dict[str, Any],
+    trusted: list[dict[str, str]],
+) -> None:
+    """A cancels before the device took the link: the buyer's transfer file no longer works."""
+    buyer = fixed_key("buyer home")
+    device: RunningDevice = await devices([home])
+    await announce(hass, loaded, device, claimed=False)
+    device_id = device.spec.device_id.hex()
+    await device.stop()
+    result = await async_hand_over(registrar_of(loaded), device_id, buyer.public_key())
+    await device.start(device.port)
+
+    await async_cancel_hand_over(registrar_of(loaded), device_id)
+    record = registrar_of(loaded).store.data.devices[device_id]
+    assert record.handover is None
+    assert len(record.chain) == 2
+    with pytest.raises(LifecycleError, match="no_handover"):
+        transfer_file(registrar_of(loaded), device_id)
+
+    home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
+    accept_transfer(registrar_of(home_b), read_transfer(registrar_of(home_b), result.transfer))
+    await announce(hass, home_b, device, claimed=True)
+    assert registered(hass, device_id) is None
+    assert device.device is not None
+    assert device.device.state.owner == fingerprint(home.public_key())
+
+
+async def test_cancel_needs_the_device(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """A hand-over can only be cancelled while the device answers and has not taken it."""
+    device: RunningDevice = await devices([home])
+    await announce(hass, loaded, device, claimed=False)
+    device_id = device.spec.device_id.hex()
+    await device.stop()
+    await async_hand_over(registrar_of(loaded), device_id, fixed_key("buyer").public_key())
+    with pytest.raises(LifecycleError, match="device_unreachable"):
+        await async_cancel_hand_over(registrar_of(loaded), device_id)
+
+    await device.start(device.port)
+    assert device.device is not None
+    record = registrar_of(loaded).store.data.devices[device_id]
+    assert record.handover is not None
+    from custom_components.autoadd.storage import unb64
+
+    device.device.add_links([unb64(record.handover["link"])])  # the buyer delivered it meanwhile
+    with pytest.raises(LifecycleError, match="already_taken"):
+        await async_cancel_hand_over(registrar_of(loaded), device_id)
+    assert registered(hass, device_id) is None
+
+
+async def test_pending_hand_over_is_delivered_when_the_device_returns(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """A signed hand-over waits for the device; when it is seen again it gets the link and leaves."""
+    device: RunningDevice = await devices([home])
+    await announce(hass, loaded, device, claimed=False)
+    device_id = device.spec.device_id.hex()
+    await device.stop()
+    await async_hand_over(registrar_of(loaded), device_id, fixed_key("buyer").public_key())
+    await device.start(device.port)
+    await announce(hass, loaded, device, claimed=True)
+    assert registered(hass, device_id) is None
+    assert device.device is not None
+    assert not device.device.claimed
+
+
+async def test_hand_over_needs_a_known_owned_device(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    """Handing over a device this home does not manage is refused with a reason."""
+    with pytest.raises(LifecycleError, match="unknown_device"):
+        await async_hand_over(registrar_of(loaded), "ab" * 32, fixed_key("buyer").public_key())
+
+
+async def test_co_owners_both_onboard_and_either_hands_over(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    hass_storage: dict[str, Any],
+    trusted: list[dict[str, str]],
+) -> None:
+    """An invoice naming A and B: both onboard it with no click; B hands it over; then A is refused."""
+    co_owner = fixed_key("co-owner home")
+    device: RunningDevice = await devices([home, co_owner])
+    device_id = device.spec.device_id.hex()
+    await announce(hass, loaded, device, claimed=False)
+    record = registrar_of(loaded).store.data.devices[device_id]
+    assert record.owners == [fingerprint(home.public_key()).hex(), fingerprint(co_owner.public_key()).hex()]
+
+    home_b = await switch_home(hass, hass_storage, loaded, co_owner, trusted)
+    await announce(hass, home_b, device, claimed=True)  # unknown to B, so B runs the handshake
+    assert registered(hass, device_id) is not None
+    assert device.device is not None
+    assert device.device.state.owner == fingerprint(co_owner.public_key())
+
+    third = fixed_key("third home")
+    result = await async_hand_over(registrar_of(home_b), device_id, third.public_key())
+    assert result.delivered
+    assert await device_refuses(device, home) == "not_owner"
+    assert await device_refuses(device, co_owner) == "not_owner"
