@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN
+from .const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .discovery import AutoAddBrowser
 from .lifecycle import async_resume_rotation
 from .registrar import Registrar
+from .services import async_setup_services
 from .storage import HomeKeyStore, RegistrarStore
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+KEY_AGE_CHECK_INTERVAL = timedelta(hours=12)
 
 
 @dataclass
@@ -28,6 +35,12 @@ class AutoAddData:
 
 
 type AutoAddConfigEntry = ConfigEntry[AutoAddData]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> bool:
@@ -45,7 +58,38 @@ async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> b
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     registrar.async_start()
     await browser.async_start()
+
+    @callback
+    def check_key_age(*_: object) -> None:
+        async_check_home_key_age(hass, entry)
+
+    check_key_age()
+    entry.async_on_unload(async_track_time_interval(hass, check_key_age, KEY_AGE_CHECK_INTERVAL))
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: AutoAddConfigEntry) -> None:
+    async_check_home_key_age(hass, entry)
+
+
+@callback
+def async_check_home_key_age(hass: HomeAssistant, entry: AutoAddConfigEntry) -> None:
+    """Remind the owner to rotate the home key once it is older than the age they set (if they set one)."""
+    max_days = entry.options.get(CONF_MAX_KEY_AGE_DAYS, 0)
+    age = dt_util.utcnow() - entry.runtime_data.registrar.home.created_at
+    if max_days and age > timedelta(days=max_days):
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            "home_key_old",
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="home_key_old",
+            translation_placeholders={"age": str(age.days), "max": str(max_days)},
+        )
+    else:
+        ir.async_delete_issue(hass, DOMAIN, "home_key_old")
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> bool:

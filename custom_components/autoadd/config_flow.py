@@ -4,36 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigEntryState, ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
-    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
-    TextSelector,
-    TextSelectorConfig,
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 import voluptuous as vol
 
 from .const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
-from .home_key_view import home_key_placeholders
-from .protocol.home_key import format_home_key
+from .options_flow import AutoAddOptionsFlow, home_key_form_placeholders
 from .protocol.keys import KeyType
 from .storage import HomeKey, HomeKeyStore
-from .trust import RootError, parse_root
 
 if TYPE_CHECKING:
     from . import AutoAddConfigEntry
-
-CONF_PEM = "pem"
-CONF_NAME = "name"
-CONF_ROOTS = "roots"
-
-
-def _home_key_form_placeholders(flow: ConfigFlow | OptionsFlow, home: HomeKey) -> dict[str, str]:
-    return home_key_placeholders(flow.hass, format_home_key(home.key.public_key()), home.fingerprint)
 
 
 class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -102,85 +89,5 @@ class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             return self.async_create_entry(title=self._data[CONF_HOME_NAME], data=self._data)
         return self.async_show_form(
-            step_id="home_key", description_placeholders=_home_key_form_placeholders(self, self._home)
-        )
-
-
-class AutoAddOptionsFlow(OptionsFlow):
-    """See the home key; add and remove trusted manufacturers."""
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """The menu (the registrar must be running: its home key and store are what the steps show)."""
-        if self.config_entry.state is not ConfigEntryState.LOADED:
-            return self.async_abort(reason="not_loaded")
-        return self.async_show_menu(
-            step_id="init", menu_options=["home_key", "add_manufacturer", "remove_manufacturer"]
-        )
-
-    async def async_step_home_key(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show the home key string and QR code."""
-        if user_input is not None:
-            return self.async_create_entry(data=dict(self.config_entry.options))
-        home = self._entry.runtime_data.registrar.home
-        return self.async_show_form(
-            step_id="home_key", description_placeholders=_home_key_form_placeholders(self, home)
-        )
-
-    @property
-    def _entry(self) -> AutoAddConfigEntry:
-        return self.config_entry
-
-    async def async_step_add_manufacturer(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Trust a manufacturer root from pasted PEM."""
-        errors: dict[str, str] = {}
-        registrar = self._entry.runtime_data.registrar
-        if user_input is not None:
-            try:
-                cert, name = parse_root(user_input[CONF_PEM], user_input.get(CONF_NAME))
-                registrar.async_add_root(cert, name)
-            except RootError as err:
-                errors[CONF_PEM] = err.reason
-            else:
-                return self.async_create_entry(data=dict(self.config_entry.options))
-        schema = vol.Schema(
-            {
-                vol.Optional(CONF_NAME): str,
-                vol.Required(CONF_PEM): TextSelector(TextSelectorConfig(multiline=True)),
-            }
-        )
-        return self.async_show_form(
-            step_id="add_manufacturer",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
-            errors=errors,
-            description_placeholders={"count": str(len(registrar.store.data.roots))},
-        )
-
-    async def async_step_remove_manufacturer(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Stop trusting one or more manufacturer roots."""
-        registrar = self._entry.runtime_data.registrar
-        roots = registrar.store.data.roots
-        if not roots:
-            return self.async_abort(reason="no_manufacturers")
-        if user_input is not None:
-            for digest in user_input[CONF_ROOTS]:
-                registrar.async_remove_root(digest)
-            return self.async_create_entry(data=dict(self.config_entry.options))
-        options = [
-            SelectOptionDict(
-                value=root.fingerprint,
-                label=f"{root.name} ({root.fingerprint[:16]}, added {root.added_on[:10]})",
-            )
-            for root in roots
-        ]
-        return self.async_show_form(
-            step_id="remove_manufacturer",
-            data_schema=vol.Schema(
-                {
-                    vol.Required(CONF_ROOTS): SelectSelector(
-                        SelectSelectorConfig(options=options, multiple=True)
-                    )
-                }
-            ),
+            step_id="home_key", description_placeholders=home_key_form_placeholders(self.hass, self._home)
         )

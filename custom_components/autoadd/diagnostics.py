@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from . import AutoAddConfigEntry
 from .protocol.keys import format_fingerprint
 
-TO_REDACT = {"host", "chain", "serial_number"}
+TO_REDACT = {"host", "chain", "serial_number", "pending_links", "handover"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -36,4 +36,22 @@ async def async_get_config_entry_diagnostics(
         "refused": [vars(refusal) for refusal in data.refused.values()],
         "pending": len(data.pending),
         "removed": len(data.removed),
+        "retired_home_keys": [
+            {
+                "fingerprint": old.fingerprint,
+                "retired_at": old.retired_at,
+                "private_key_kept": old.key is not None,
+            }
+            for old in registrar.keys.retired
+        ],
+        "rotation": data.rotation,
+        "awaiting_approval": [
+            {k: v for k, v in waiting.items() if k not in ("host", "port")}
+            for waiting in data.awaiting.values()
+        ],
+        "approved_transfers": {device_id: approval["head"] for device_id, approval in data.approvals.items()},
+        "rejected_hand_overs": data.rejected,
+        "blocked": data.blocked,
+        "revoked_manufacturers": data.revoked_roots,
+        "history": data.history,
     }

@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 import logging
 
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
+from .const import DOMAIN
 from .protocol.chain import VerifiedChain, decode_chain, encode_chain, issue_link, verify_chain
 from .protocol.const import Label, LinkReason
 from .protocol.errors import AutoAddError, NotOwnerError
@@ -135,6 +137,7 @@ async def async_finish_rotation(registrar: Registrar) -> None:
     )
     keys.current, keys.staged = keys.staged, None
     await registrar.key_store.async_save(keys)
+    ir.async_delete_issue(registrar.hass, DOMAIN, "home_key_old")
     _LOGGER.info("Home key rotated; the old key was %s", "destroyed" if rotation["destroy_old"] else "kept")
     if not any(record.pending_links for record in registrar.store.data.devices.values()):
         registrar.store.data.rotation = None

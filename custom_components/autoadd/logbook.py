@@ -8,7 +8,25 @@ from typing import Any
 from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOOK_ENTRY_NAME
 from homeassistant.core import Event, HomeAssistant, callback
 
-from .const import DOMAIN, EVENT_DEVICE_ONBOARDED
+from .const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP
+
+OWNERSHIP_MESSAGES = {
+    "onboarded": "was added to this home",
+    "accepted": "was taken in from its previous owner",
+    "approval_requested": "was handed to this home and waits for approval",
+    "approved": "was approved by the owner",
+    "rejected": "was rejected by the owner",
+    "transfer_accepted": "has a transfer file accepted by the owner",
+    "rotation_signed": "got a link to the new home key",
+    "rotated": "moved to the new home key",
+    "handover_signed": "was signed over to a new owner",
+    "handover_cancelled": "had its hand-over cancelled",
+    "handed_over": "left this home for its new owner",
+    "revoked": "lost its manufacturer's trust (revoked)",
+    "blocked": "was blocked by the owner",
+    "unblocked": "was unblocked by the owner",
+    "tamper_evidence": "failed a security check",
+}
 
 
 @callback
@@ -29,3 +47,14 @@ def async_describe_events(
         }
 
     async_describe_event(DOMAIN, EVENT_DEVICE_ONBOARDED, describe_onboarded)
+
+    @callback
+    def describe_ownership(event: Event) -> dict[str, Any]:
+        data = event.data
+        what = OWNERSHIP_MESSAGES.get(data.get("event", ""), str(data.get("event", "changed")))
+        return {
+            LOGBOOK_ENTRY_NAME: f"AutoAdd device {str(data.get('autoadd_id', ''))[:12]}",
+            LOGBOOK_ENTRY_MESSAGE: what,
+        }
+
+    async_describe_event(DOMAIN, EVENT_OWNERSHIP, describe_ownership)

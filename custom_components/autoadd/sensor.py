@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -25,7 +26,7 @@ from .storage import DeviceRecord
 
 PARALLEL_UPDATES = 0
 
-ONBOARDING_STATES = ["onboarded", "refused"]
+ONBOARDING_STATES = ["onboarded", "refused", "rotation_pending", "handover_pending", "revoked", "blocked"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,9 +34,19 @@ class AutoAddSensorDescription(SensorEntityDescription):
     """How a sensor reads its value from the device record."""
 
     value: Callable[[Registrar, DeviceRecord], str | int | datetime | None]
+    attributes: Callable[[Registrar, DeviceRecord], dict[str, Any]] | None = None
 
 
 def _state(registrar: Registrar, record: DeviceRecord) -> str:
+    """The most pressing thing about a device, for its owner."""
+    if "blocked" in record.flags:
+        return "blocked"
+    if "revoked_manufacturer" in record.flags:
+        return "revoked"
+    if record.handover is not None:
+        return "handover_pending"
+    if record.pending_links:
+        return "rotation_pending"
     return "refused" if record.device_id in registrar.store.data.refused else "onboarded"
 
 
@@ -54,6 +65,14 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: datetime.fromisoformat(record.last_seen),
+    ),
+    AutoAddSensorDescription(
+        key="owners",
+        translation_key="owners",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=lambda _, record: len(record.owners),
+        attributes=lambda _, record: {"fingerprints": [owner[:16] for owner in record.owners]},
     ),
     AutoAddSensorDescription(
         key="chain_length",
@@ -103,6 +122,14 @@ class AutoAddSensor(SensorEntity):
     def available(self) -> bool:
         """Available while the device is known to the registrar."""
         return self._device_id in self._registrar.store.data.devices
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Co-owners' fingerprints, for the owners sensor."""
+        record = self._registrar.store.data.devices.get(self._device_id)
+        if record is None or self.entity_description.attributes is None:
+            return None
+        return self.entity_description.attributes(self._registrar, record)
 
     @property
     def native_value(self) -> str | int | datetime | None:

@@ -35,6 +35,8 @@ def parse_root(pem: str, name: str | None) -> tuple[x509.Certificate, str]:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound as err:
         raise RootError("not_a_ca") from err
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as err:
+        raise RootError("invalid_certificate") from err
     if not constraints.ca:
         raise RootError("not_a_ca")
     shown = (

@@ -315,12 +315,22 @@ async def test_no_setup_offer_once_autoadd_is_set_up(hass: HomeAssistant, entry:
 
 
 async def test_options_menu(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
-    """The options offer the home key and managing trusted manufacturers."""
+    """The options offer the home key, its rotation, hand-overs, manufacturers, blocks and settings."""
     result = await hass.config_entries.options.async_init(loaded.entry_id)
 
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "init"
-    assert result["menu_options"] == ["home_key", "add_manufacturer", "remove_manufacturer"]
+    assert result["menu_options"] == [
+        "home_key",
+        "rotate_home_key",
+        "hand_over",
+        "pending_hand_overs",
+        "accept_transfer",
+        "add_manufacturer",
+        "remove_manufacturer",
+        "block_device",
+        "settings",
+    ]
 
 
 async def test_options_show_the_home_key(

@@ -52,7 +52,7 @@ async def switch_home(
         {
             "private_pem": private_key_to_pem(key).decode(),
             "key_type": "ed25519",
-            "created_at": "2026-06-01T00:00:00",
+            "created_at": "2026-06-01T00:00:00+00:00",
         },
     )
     hass_storage[REGISTRAR_STORE] = stored(REGISTRAR_STORE, {"roots": trusted})

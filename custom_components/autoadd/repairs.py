@@ -1,0 +1,61 @@
+"""Repair flows: the owner approves or rejects a device another owner handed to this home."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult
+
+from .const import DOMAIN
+from .protocol.keys import format_fingerprint
+from .registrar import Registrar
+
+
+class ApproveDeviceFlow(RepairsFlow):
+    """Accept or reject a handed-over device, after seeing who had it."""
+
+    def __init__(self, registrar: Registrar, device_id: str) -> None:
+        """Bind to the device waiting for approval."""
+        self._registrar = registrar
+        self._device_id = device_id
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Show the device and the previous owner; offer accept or reject."""
+        waiting = self._registrar.store.data.awaiting.get(self._device_id)
+        if waiting is None:
+            return self.async_abort(reason="no_longer_waiting")
+        return self.async_show_menu(
+            step_id="init",
+            menu_options=["accept", "reject"],
+            description_placeholders={
+                "manufacturer": waiting["manufacturer"],
+                "model": waiting["model"],
+                "serial_number": waiting["serial_number"] or "-",
+                "device": self._device_id,
+                "previous_owner": format_fingerprint(bytes.fromhex(waiting["previous_owner"])),
+            },
+        )
+
+    async def async_step_accept(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Take the device in: it is onboarded now."""
+        self._registrar.async_approve(self._device_id)
+        return self.async_create_entry(data={})
+
+    async def async_step_reject(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Refuse the device; it is not asked about again until its chain changes."""
+        self._registrar.async_reject(self._device_id)
+        return self.async_create_entry(data={})
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
+) -> RepairsFlow:
+    """The fix flow for an approval issue."""
+    entry = next(
+        entry for entry in hass.config_entries.async_entries(DOMAIN) if entry.state is ConfigEntryState.LOADED
+    )
+    assert data is not None
+    return ApproveDeviceFlow(entry.runtime_data.registrar, str(data["device_id"]))
