@@ -1,0 +1,293 @@
+"""scripts/demo: a real Home Assistant adds real AutoAdd devices by itself, over real mDNS.
+
+    scripts/demo               run the scenario, then keep Home Assistant running until Ctrl-C
+    scripts/demo --headless    run the scenario and exit 0 when every outcome is as expected
+
+The scenario: a manufacturer (made with autoadd-vendor) ships three devices invoiced to the demo home, one
+device handed over to the demo home by a second home (approved by the owner), and one device whose
+invoice is forged (signed by a manufacturer nobody trusts). Everything the demo starts is stopped, and
+everything it creates is under the git-ignored demo/ folder, removed at the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from autoadd_device.device import DeviceState
+from autoadd_device.files import STATE, write_atomic
+from autoadd_vendor.cli import main as vendor
+from custom_components.autoadd.protocol.chain import decode_chain, issue_link, verify_chain
+from custom_components.autoadd.protocol.const import LinkReason
+from custom_components.autoadd.protocol.home_key import parse_home_key
+from custom_components.autoadd.protocol.keys import private_key_from_pem
+
+from .hass import REPO, HomeAssistantClient, HomeAssistantError, HomeAssistantProcess, write_config
+from .network import DEVICE_ADDRESS, VirtualNetwork
+
+DEMO = REPO / "demo"
+FIRST_PORT = 8400
+
+
+def say(text: str) -> None:
+    """One timeline line."""
+    print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
+
+
+def quiet_vendor(*args: str) -> str:
+    """Run an autoadd-vendor command, returning what it printed (its errors stop the demo)."""
+    import io  # noqa: PLC0415
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = vendor(list(args))
+    if code:
+        raise SystemExit(f"demo: autoadd-vendor {' '.join(args)} failed")
+    return out.getvalue().strip()
+
+
+def make_devices(home_key: str) -> dict[str, str]:
+    """Manufacturers, devices and invoices; returns the expected outcome per serial number."""
+    vendors, devices = DEMO / "vendor", DEMO / "devices"
+    quiet_vendor("init", "--vendor", str(vendors / "acme"), "--name", "Acme", "--device-ca")
+    quiet_vendor("init", "--vendor", str(vendors / "mallory"), "--name", "Acme")  # same name, another root
+    quiet_vendor(
+        "provision",
+        "--vendor",
+        str(vendors / "acme"),
+        "--out",
+        str(devices),
+        "--model",
+        "Lamp 1",
+        "--count",
+        "5",
+    )
+    second_home = quiet_vendor("home-key", "--out", str(DEMO / "second-home.key"))
+    expected: dict[str, str] = {}
+    for serial in ("SN0001", "SN0002", "SN0003"):
+        quiet_vendor("invoice", "--vendor", str(vendors / "acme"), str(devices / serial), "--home", home_key)
+        expected[serial] = "onboarded"
+    # SN0004 was sold to a second home, which handed it over to the demo home.
+    quiet_vendor("invoice", "--vendor", str(vendors / "acme"), str(devices / "SN0004"), "--home", second_home)
+    links = decode_chain((devices / "SN0004" / "invoice.cbor").read_bytes())
+    head = verify_chain(links, roots=None, now=dt.datetime.now(dt.UTC)).head
+    seller = private_key_from_pem((DEMO / "second-home.key").read_bytes())
+    handover = issue_link(
+        signer=seller,
+        head=head,
+        owners=[parse_home_key(home_key)],
+        reason=LinkReason.HANDOVER,
+        issued_at=int(time.time()),
+    )
+    write_atomic(devices / "SN0004" / STATE, DeviceState(chain=(*links, handover)).encode(), mode=0o600)
+    expected["SN0004"] = "approval, then onboarded"
+    # SN0005's invoice is forged: signed by a manufacturer key nobody trusts.
+    quiet_vendor("invoice", "--vendor", str(vendors / "mallory"), str(devices / "SN0005"), "--home", home_key)
+    expected["SN0005"] = "refused: untrusted_manufacturer"
+    return expected
+
+
+async def set_up_registrar(client: HomeAssistantClient) -> tuple[str, str]:
+    """The AutoAdd config flow as the UI runs it; then trust the manufacturer. Returns (entry id, key)."""
+    results = await client.config_flow("autoadd", [{"home_name": "Demo home", "key_type": "ed25519"}, {}])
+    home_key = results[1]["description_placeholders"]["home_key"]
+    entry_id = results[-1]["result"]["entry_id"]
+    return entry_id, home_key
+
+
+async def trust(client: HomeAssistantClient, entry_id: str) -> None:
+    """Trust Acme's root through the options flow."""
+    pem = (DEMO / "vendor" / "acme" / "root.pem").read_text()
+    await client.options_flow(entry_id, [{"next_step_id": "add_manufacturer"}, {"name": "Acme", "pem": pem}])
+
+
+def observed(diagnostics: dict[str, Any], serial_of: dict[str, str]) -> dict[str, str]:
+    """What Home Assistant reports per serial number."""
+    states: dict[str, str] = {}
+    for refusal in diagnostics["refused"]:
+        states[serial_of.get(refusal["device_id"], refusal["device_id"][:8])] = f"refused: {refusal['code']}"
+    for waiting in diagnostics["awaiting_approval"]:
+        states[waiting["serial_number"]] = "approval waiting"
+    for device in diagnostics["devices"]:
+        serial = serial_of.get(device["device_id"], device["device_id"][:8])
+        events = [event["event"] for event in diagnostics["history"].get(device["device_id"], [])]
+        states[serial] = "approval, then onboarded" if "approved" in events else "onboarded"
+    return states
+
+
+def serials() -> dict[str, str]:
+    """Device id (hex) to serial number, from the device directories' certificates."""
+    from autoadd_device.files import load_identity  # noqa: PLC0415
+    from custom_components.autoadd.protocol.idevid import device_id_for  # noqa: PLC0415
+
+    mapping = {}
+    for folder in sorted((DEMO / "devices").iterdir()):
+        identity = load_identity(folder)
+        mapping[device_id_for(identity.key.public_key()).hex()] = folder.name
+    return mapping
+
+
+async def watch(
+    client: HomeAssistantClient, entry_id: str, expected: dict[str, str], wait_seconds: float
+) -> dict[str, str]:
+    """Follow Home Assistant until every device has its expected outcome (or time runs out)."""
+    serial_of = serials()
+    seen: dict[str, str] = {}
+    approved: set[str] = set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while loop.time() < deadline:
+        diagnostics = await client.diagnostics(entry_id)
+        now = observed(diagnostics, serial_of)
+        for serial, state in sorted(now.items()):
+            if seen.get(serial) != state:
+                say(f"Home Assistant: {serial} {state}")
+        seen = now
+        for waiting in diagnostics["awaiting_approval"]:
+            if waiting["device_id"] not in approved:
+                approved.add(waiting["device_id"])
+                previous = waiting["previous_owner"][:16]
+                say(f"owner approves {waiting['serial_number']} (handed over by {previous})")
+                await client.repair_fix(f"approve_{waiting['device_id']}", "accept")
+        if all(seen.get(serial) == outcome for serial, outcome in expected.items()):
+            break
+        await asyncio.sleep(1)
+    return seen
+
+
+def summary(expected: dict[str, str], seen: dict[str, str]) -> bool:
+    """Print the table; True when every outcome is as expected."""
+    print("\n  device  expected                          observed                          ok")
+    ok = True
+    for serial, outcome in expected.items():
+        got = seen.get(serial, "nothing yet")
+        good = got == outcome
+        ok &= good
+        print(f"  {serial}  {outcome:<33} {got:<33} {'yes' if good else 'NO'}")
+    print()
+    return ok
+
+
+async def follow_device_log(process: asyncio.subprocess.Process) -> None:
+    """Device log lines, into the timeline."""
+    assert process.stdout is not None
+    async for raw in process.stdout:
+        line = raw.decode(errors="replace").strip()
+        if " [" in line and ("refused" in line or "accepted" in line or "answered" in line):
+            say("device " + line.split(" INFO ", 1)[-1])
+
+
+def prepare_network() -> tuple[VirtualNetwork | None, str, list[str]]:
+    """A namespace for the devices when the kernel allows it, else loopback with multicast."""
+    try:
+        network = VirtualNetwork.create(f"{os.getpid() % 10000}")
+    except OSError as err:
+        say(f"no network namespace ({err}); devices on loopback with multicast")
+        subprocess.run(["ip", "link", "set", "lo", "multicast", "on"], check=False)  # noqa: S607
+        return None, "127.0.0.1", ["lo"]
+    say(f"virtual network {network.name}: Home Assistant on {network.host_if}, devices at {DEVICE_ADDRESS}")
+    return network, DEVICE_ADDRESS, [network.host_if]
+
+
+async def run(
+    args: argparse.Namespace, network: VirtualNetwork | None, address: str, adapters: list[str]
+) -> int:
+    """The whole demo."""
+    hass = HomeAssistantProcess(DEMO / "config", args.port)
+    devices: asyncio.subprocess.Process | None = None
+    try:
+        write_config(DEMO / "config", port=args.port, adapters=adapters)
+        say("starting Home Assistant (the first run installs its frontend: a few minutes)")
+        await hass.start()
+        password = secrets.token_urlsafe(9)
+        async with aiohttp.ClientSession() as session:
+            client = await HomeAssistantClient.onboard(session, hass.url, "demo", password)
+            say(f"Home Assistant is up at {hass.url} (user demo, password {password})")
+            entry_id, home_key = await set_up_registrar(client)
+            say(f"AutoAdd set up; the home key string is {home_key}")
+            expected = make_devices(home_key)
+            await trust(client, entry_id)
+            say("Acme's root is trusted; provisioned 5 devices with autoadd-vendor")
+            command = [
+                sys.executable,
+                "-m",
+                "autoadd_device",
+                str(DEMO / "devices"),
+                "--address",
+                address,
+                "--port",
+                str(FIRST_PORT),
+            ]
+            if network is not None:
+                command = network.wrap(command)
+            devices = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=REPO,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+            log_task = asyncio.create_task(follow_device_log(devices))
+            say("devices switched on: they announce _autoadd._tcp.local. over mDNS")
+            seen = await watch(client, entry_id, expected, args.timeout)
+            ok = summary(expected, seen)
+            if not args.headless:
+                print(f"Home Assistant keeps running at {hass.url} (user demo, password {password}).")
+                print("Ctrl-C stops everything.")
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                await stop.wait()
+            log_task.cancel()
+            return 0 if ok else 1
+    except HomeAssistantError as err:
+        say(f"demo failed: {err}")
+        return 2
+    finally:
+        say("stopping everything the demo started")
+        if devices is not None and devices.returncode is None:
+            devices.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(devices.wait(), 20)
+        await hass.stop()
+
+
+def main() -> int:
+    """Command line."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--headless", action="store_true", help="run the scenario and exit with its status")
+    parser.add_argument(
+        "--port", type=int, default=8123, help="Home Assistant's port on 127.0.0.1 (default 8123)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for the outcomes (default 180)"
+    )
+    args = parser.parse_args()
+    if DEMO.exists():
+        shutil.rmtree(DEMO)
+    DEMO.mkdir()
+    network, address, adapters = prepare_network()
+    try:
+        return asyncio.run(run(args, network, address, adapters))
+    finally:
+        if network is not None:
+            network.remove()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

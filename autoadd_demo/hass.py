@@ -1,0 +1,227 @@
+"""A real Home Assistant process for the demo and the end-to-end tests, and a small client for its API.
+
+The configuration folder gets a minimal configuration.yaml (frontend, config), the integration from the
+working tree (a symlink), and optionally the network adapters Home Assistant should use. Onboarding is
+finished through the onboarding API, so an owner account exists and the frontend opens logged-in-able.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import contextlib
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENT_ID_PATH = "/"
+
+
+class HomeAssistantError(Exception):
+    """Home Assistant did not start or answer as expected; the message says what happened."""
+
+
+def write_config(config: Path, *, port: int, adapters: list[str] | None = None) -> None:
+    """A minimal configuration with the integration from the working tree."""
+    (config / "custom_components").mkdir(parents=True, exist_ok=True)
+    link = config / "custom_components" / "autoadd"
+    if not link.exists():
+        link.symlink_to(REPO / "custom_components" / "autoadd", target_is_directory=True)
+    (config / "configuration.yaml").write_text(
+        "homeassistant:\n"
+        "  name: AutoAdd demo\n"
+        "  time_zone: UTC\n"
+        "  country: NL\n"
+        "  currency: EUR\n"
+        "http:\n"
+        "  server_host: 127.0.0.1\n"
+        f"  server_port: {port}\n"
+        "frontend:\n"
+        "config:\n"
+        "logbook:\n"
+        "logger:\n"
+        "  default: warning\n"
+        "  logs:\n"
+        "    custom_components.autoadd: info\n"
+    )
+    if adapters:
+        storage = config / ".storage"
+        storage.mkdir(exist_ok=True)
+        (storage / "core.network").write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "minor_version": 1,
+                    "key": "core.network",
+                    "data": {"configured_adapters": adapters},
+                }
+            )
+        )
+
+
+class HomeAssistantProcess:
+    """`python -m homeassistant -c CONFIG` with its output in CONFIG/hass.out."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        """Not started yet."""
+        self.config = config
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self, wait_seconds: float = 600.0) -> None:
+        """Start and wait until the HTTP API answers (the first start installs the frontend: minutes)."""
+        out = self.config / "hass.out"
+        with out.open("ab") as log:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "homeassistant",
+                "-c",
+                str(self.config),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        async with aiohttp.ClientSession() as session:
+            while loop.time() < deadline:
+                if self._process.returncode is not None:
+                    raise HomeAssistantError(
+                        f"Home Assistant exited with {self._process.returncode}; see {out}"
+                    )
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(
+                        f"{self.url}/api/onboarding", timeout=aiohttp.ClientTimeout(2)
+                    ) as r:
+                        if r.status in (200, 401):
+                            return
+                await asyncio.sleep(1)
+        raise HomeAssistantError(f"Home Assistant did not answer within {wait_seconds:.0f} s; see {out}")
+
+    async def stop(self) -> None:
+        """Stop Home Assistant (SIGTERM, then SIGKILL after 60 s)."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 60)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+class HomeAssistantClient:
+    """The REST and WebSocket API of one Home Assistant, as the frontend uses them."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+        """Use `token` (an access token) for every call."""
+        self.session = session
+        self.url = url
+        self.token = token
+
+    @classmethod
+    async def onboard(
+        cls, session: aiohttp.ClientSession, url: str, username: str, password: str
+    ) -> HomeAssistantClient:
+        """Finish onboarding with a new owner account; return a client logged in as that owner."""
+        client_id = url + CLIENT_ID_PATH
+        async with session.post(
+            f"{url}/api/onboarding/users",
+            json={
+                "client_id": client_id,
+                "name": "Demo owner",
+                "username": username,
+                "password": password,
+                "language": "en",
+            },
+        ) as response:
+            if response.status != 200:
+                raise HomeAssistantError(f"onboarding refused the owner account: {response.status}")
+            code = (await response.json())["auth_code"]
+        async with session.post(
+            f"{url}/auth/token",
+            data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
+        ) as response:
+            token = (await response.json())["access_token"]
+        client = cls(session, url, token)
+        await client.post("/api/onboarding/core_config", {})
+        await client.post("/api/onboarding/analytics", {})
+        await client.post(
+            "/api/onboarding/integration",
+            {"client_id": client_id, "redirect_uri": f"{client_id}?auth_callback=1"},
+        )
+        return client
+
+    async def post(self, path: str, data: dict[str, Any]) -> Any:
+        """POST JSON, return the JSON answer."""
+        async with self.session.post(
+            self.url + path, json=data, headers={"Authorization": f"Bearer {self.token}"}
+        ) as response:
+            if response.status >= 400:
+                raise HomeAssistantError(f"POST {path}: {response.status} {await response.text()}")
+            return await response.json()
+
+    async def get(self, path: str) -> Any:
+        """GET, return the JSON answer."""
+        async with self.session.get(self.url + path, headers={"Authorization": f"Bearer {self.token}"}) as r:
+            if r.status >= 400:
+                raise HomeAssistantError(f"GET {path}: {r.status} {await r.text()}")
+            return await r.json()
+
+    async def config_flow(self, handler: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run a config flow through the steps a user would submit; return every result."""
+        results = [await self.post("/api/config/config_entries/flow", {"handler": handler})]
+        for data in steps:
+            results.append(await self.post(f"/api/config/config_entries/flow/{results[-1]['flow_id']}", data))
+        return results
+
+    async def options_flow(self, entry_id: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run an options flow through the given submissions; return every result."""
+        results = [await self.post("/api/config/config_entries/options/flow", {"handler": entry_id})]
+        for data in steps:
+            results.append(
+                await self.post(f"/api/config/config_entries/options/flow/{results[-1]['flow_id']}", data)
+            )
+        return results
+
+    async def repair_fix(self, issue_id: str, choice: str) -> dict[str, Any]:
+        """Answer a repair issue's fix flow (a menu) with `choice`."""
+        flow = await self.post("/api/repairs/issues/fix", {"handler": "autoadd", "issue_id": issue_id})
+        result: dict[str, Any] = await self.post(
+            f"/api/repairs/issues/fix/{flow['flow_id']}", {"next_step_id": choice}
+        )
+        return result
+
+    async def diagnostics(self, entry_id: str) -> dict[str, Any]:
+        """The integration's diagnostics for the entry."""
+        data: dict[str, Any] = (await self.get(f"/api/diagnostics/config_entry/{entry_id}"))["data"]
+        return data
+
+    @contextlib.asynccontextmanager
+    async def websocket(self) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """An authenticated WebSocket connection."""
+        async with self.session.ws_connect(f"{self.url}/api/websocket") as ws:
+            await ws.receive_json()
+            await ws.send_json({"type": "auth", "access_token": self.token})
+            if (await ws.receive_json())["type"] != "auth_ok":
+                raise HomeAssistantError("the WebSocket API refused the token")
+            yield ws
+
+    async def repair_issues(self) -> list[dict[str, Any]]:
+        """The open repair issues."""
+        async with self.websocket() as ws:
+            await ws.send_json({"id": 1, "type": "repairs/list_issues"})
+            issues: list[dict[str, Any]] = (await ws.receive_json())["result"]["issues"]
+            return issues
