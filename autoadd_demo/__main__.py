@@ -35,7 +35,7 @@ from custom_components.autoadd.protocol.home_key import parse_home_key
 from custom_components.autoadd.protocol.keys import private_key_from_pem
 
 from .hass import REPO, HomeAssistantClient, HomeAssistantError, HomeAssistantProcess, write_config
-from .network import DEVICE_ADDRESS, VirtualNetwork
+from .network import VirtualNetwork
 
 DEMO = REPO / "demo"
 FIRST_PORT = 8400
@@ -192,13 +192,13 @@ async def follow_device_log(process: asyncio.subprocess.Process) -> None:
 def prepare_network() -> tuple[VirtualNetwork | None, str, list[str]]:
     """A namespace for the devices when the kernel allows it, else loopback with multicast."""
     try:
-        network = VirtualNetwork.create(f"{os.getpid() % 10000}")
+        network = VirtualNetwork.create(os.getpid() % 10000)
     except OSError as err:
         say(f"no network namespace ({err}); devices on loopback with multicast")
         subprocess.run(["ip", "link", "set", "lo", "multicast", "on"], check=False)  # noqa: S607
         return None, "127.0.0.1", ["lo"]
-    say(f"virtual network {network.name}: Home Assistant on {network.host_if}, devices at {DEVICE_ADDRESS}")
-    return network, DEVICE_ADDRESS, [network.host_if]
+    say(f"virtual network {network.name}: HA on {network.host_if}, devices on {network.device_address}")
+    return network, network.device_address, [network.host_if]
 
 
 async def run(

@@ -12,8 +12,6 @@ import os
 import shutil
 import subprocess
 
-HOST_ADDRESS = "10.213.0.1"
-DEVICE_ADDRESS = "10.213.0.2"
 PREFIX = 24
 
 
@@ -29,22 +27,36 @@ class VirtualNetwork:
     name: str
     host_if: str
     ns_if: str
+    subnet: int
+
+    @property
+    def host_address(self) -> str:
+        """The host's address on the link."""
+        return f"10.213.{self.subnet}.1"
+
+    @property
+    def device_address(self) -> str:
+        """The namespace's address on the link: where the devices listen."""
+        return f"10.213.{self.subnet}.2"
 
     @classmethod
-    def create(cls, tag: str) -> VirtualNetwork:
-        """Make the namespace and link; raise OSError saying why when the kernel or sandbox forbids it."""
+    def create(cls, tag: int) -> VirtualNetwork:
+        """Make the namespace and link; raise OSError saying why when the kernel or sandbox forbids it.
+
+        `tag` (0-9999) names the namespace and picks the link's /24, so that several can coexist."""
         if shutil.which("ip") is None:
             raise OSError("the ip command (iproute2) is not installed")
         if os.geteuid() != 0:
             raise OSError("network namespaces need root")
-        net = cls(name=f"autoadd-{tag}", host_if=f"aad{tag}h"[:15], ns_if=f"aad{tag}n"[:15])
+        net = cls(name=f"autoadd-{tag}", host_if=f"aad{tag}h", ns_if=f"aad{tag}n", subnet=1 + tag % 250)
+        net.remove()  # what a killed earlier run with the same tag left behind
         steps = [
             (("netns", "add", net.name), None),
             (("link", "add", net.host_if, "type", "veth", "peer", "name", net.ns_if), None),
             (("link", "set", net.ns_if, "netns", net.name), None),
-            (("addr", "add", f"{HOST_ADDRESS}/{PREFIX}", "dev", net.host_if), None),
+            (("addr", "add", f"{net.host_address}/{PREFIX}", "dev", net.host_if), None),
             (("link", "set", net.host_if, "up", "multicast", "on"), None),
-            (("addr", "add", f"{DEVICE_ADDRESS}/{PREFIX}", "dev", net.ns_if), net.name),
+            (("addr", "add", f"{net.device_address}/{PREFIX}", "dev", net.ns_if), net.name),
             (("link", "set", net.ns_if, "up", "multicast", "on"), net.name),
             (("link", "set", "lo", "up"), net.name),
             (("route", "add", "224.0.0.0/4", "dev", net.ns_if), net.name),

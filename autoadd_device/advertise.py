@@ -7,6 +7,7 @@ the rest. It is updated when the device's state changes and withdrawn on shutdow
 from __future__ import annotations
 
 from collections.abc import Sequence
+import secrets
 import socket
 
 from zeroconf import IPVersion
@@ -20,9 +21,14 @@ from .device import ReferenceDevice
 SERVICE_TYPE = "_autoadd._tcp.local."
 
 
-def txt_record(device: ReferenceDevice) -> dict[str, str]:
-    """The TXT keys: protocol version, device id, manufacturer, model, state, path."""
+def txt_record(device: ReferenceDevice, serial: int = 0) -> dict[str, str]:
+    """The TXT keys: protocol version, device id, manufacturer, model, state, path, state serial.
+
+    `sv` changes with every announcement of a new state. mDNS caches treat a TXT record they have seen
+    before as old news, so a device whose state returns to an earlier value (claimed, unclaimed, claimed)
+    would otherwise not be reported as updated by browsers."""
     return {
+        "sv": str(serial),
         "v": str(PROTOCOL_VERSION),
         "id": device.device_id.hex(),
         "mf": device.manufacturer,
@@ -50,15 +56,17 @@ class Advertiser:
             interfaces=list(interfaces) if interfaces else "All", ip_version=ip_version
         )
         self._infos: dict[bytes, AsyncServiceInfo] = {}
+        self._serial = secrets.randbelow(2**31)
 
     def _info(self, device: ReferenceDevice, port: int) -> AsyncServiceInfo:
         name = _instance_name(device)
+        self._serial += 1
         return AsyncServiceInfo(
             SERVICE_TYPE,
             f"{name}.{SERVICE_TYPE}",
             addresses=self._addresses,
             port=port,
-            properties=txt_record(device),
+            properties=txt_record(device, self._serial),
             server=f"{name}.local.",
         )
 

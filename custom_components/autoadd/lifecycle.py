@@ -291,6 +291,7 @@ def accept_transfer(registrar: Registrar, transfer: Transfer) -> None:
     )
     waiting = data.awaiting.pop(transfer.device_id, None)
     if waiting is not None:
+        ir.async_delete_issue(registrar.hass, DOMAIN, f"approve_{transfer.device_id}")  # answered by the file
         candidate = Candidate(transfer.device_id, waiting["host"], waiting["port"], claimed=False, txt={})
         registrar.async_candidate(candidate, force=True)
 

@@ -208,7 +208,9 @@ class AutoAddOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Both fingerprints side by side before anything is signed."""
         assert self._new_owner is not None
-        record = self._registrar.store.data.devices[self._device_id]
+        record = self._registrar.store.data.devices.get(self._device_id)
+        if record is None:
+            return self.async_abort(reason="device_gone")
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
@@ -271,7 +273,10 @@ class AutoAddOptionsFlow(OptionsFlow):
         """Upload a transfer file from the previous owner."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = await self.hass.async_add_executor_job(_read_upload, self.hass, user_input[CONF_FILE])
+            try:
+                data = await self.hass.async_add_executor_job(_read_upload, self.hass, user_input[CONF_FILE])
+            except ValueError:  # the upload expired or never arrived
+                data = b""
             try:
                 self._transfer = read_transfer(self._registrar, data)
             except NotOwnerError:

@@ -2,8 +2,9 @@
 
 One attempt per device at a time, at most `MAX_CONCURRENT` handshakes at once, a timeout on every request.
 A transient failure (no answer, rate limited) is retried with exponential backoff; a verification failure
-is remembered and not retried before its back-off (an hour, growing with each refusal) has passed, so a
-bad device cannot cause a retry storm. Nothing is added unless the whole handshake succeeded.
+is remembered and not retried before its back-off (an hour, growing with each refusal) has passed or the
+device announces something new (its TXT record changed, e.g. after a hand-over), so a bad device cannot
+cause a retry storm. Nothing is added unless the whole handshake succeeded.
 
 A device handed to this home by someone else is not added silently: it waits for the owner's approval
 (a repair flow), unless the owner already accepted its transfer file. Links this home signed for a device
@@ -172,6 +173,7 @@ class Registrar:
         del history[:-MAX_HISTORY]
         self.store.async_schedule_save()
         self.hass.bus.async_fire(EVENT_OWNERSHIP, {"autoadd_id": device_id, **entry})
+        async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, device_id)
 
     # --- candidates ---------------------------------------------------------------------------------------
 
@@ -218,7 +220,9 @@ class Registrar:
         if candidate.device_id in data.awaiting and not force:
             return False  # the owner has not decided yet
         refusal = data.refused.get(candidate.device_id)
-        return refusal is None or force or dt_util.utcnow() >= datetime.fromisoformat(refusal.retry_after)
+        if refusal is None or force or (candidate.txt and candidate.txt != refusal.txt):
+            return True  # never refused, asked for, or the device announces a change (e.g. a hand-over)
+        return dt_util.utcnow() >= datetime.fromisoformat(refusal.retry_after)
 
     @callback
     def async_create_task(self, coro: Any, what: str) -> None:
@@ -270,7 +274,8 @@ class Registrar:
             raise
         else:
             self._attempts.pop(device_id, None)
-            self.store.data.refused.pop(device_id, None)
+            if self.store.data.refused.pop(device_id, None) is not None:
+                async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, device_id)
             ir.async_delete_issue(self.hass, DOMAIN, f"suspicious_{device_id}")
         finally:
             self._in_progress.discard(device_id)
@@ -510,8 +515,11 @@ class Registrar:
             at=now.isoformat(),
             retry_after=(now + REFUSAL_BACKOFF * min(attempts, 24)).isoformat(),
             attempts=attempts,
+            txt=candidate.txt or (previous.txt if previous else {}),
         )
         known = device_id in self.store.data.devices
+        if known:
+            async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, device_id)
         if previous is None or previous.code != err.code:
             _LOGGER.warning("Device %s refused: %s", device_id[:12], err)
         if err.suspicious or (known and isinstance(err, NotOwnerError)):
@@ -565,7 +573,9 @@ class Registrar:
 
     async def async_finish_hand_over(self, device_id: str, *, confirmed: bool) -> None:
         """The device belongs to its new owner now: it leaves this home's registry (its history stays)."""
-        record = self.store.data.devices.pop(device_id)
+        record = self.store.data.devices.pop(device_id, None)
+        if record is None:
+            return  # it left already (the device took the hand-over meanwhile)
         new_owner = record.handover["new_owner"] if record.handover else ""
         self.record_event(device_id, "handed_over", new_owner=new_owner, confirmed=str(confirmed).lower())
         registry = dr.async_get(self.hass)
@@ -587,9 +597,11 @@ class Registrar:
         for device_id, refusal in list(self.store.data.refused.items()):
             if refusal.code == UntrustedManufacturerError.code:
                 del self.store.data.refused[device_id]
+                async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, device_id)
         for record in self.store.data.devices.values():
             if record.manufacturer_root == root.fingerprint and "revoked_manufacturer" in record.flags:
                 record.flags.remove("revoked_manufacturer")
+                async_dispatcher_send(self.hass, SIGNAL_DEVICE_UPDATED, record.device_id)
         self.store.async_schedule_save()
 
     @callback

@@ -41,11 +41,15 @@ class ApproveDeviceFlow(RepairsFlow):
 
     async def async_step_accept(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         """Take the device in: it is onboarded now."""
+        if self._device_id not in self._registrar.store.data.awaiting:
+            return self.async_abort(reason="no_longer_waiting")  # decided meanwhile (another flow, a file)
         self._registrar.async_approve(self._device_id)
         return self.async_create_entry(data={})
 
     async def async_step_reject(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         """Refuse the device; it is not asked about again until its chain changes."""
+        if self._device_id not in self._registrar.store.data.awaiting:
+            return self.async_abort(reason="no_longer_waiting")
         self._registrar.async_reject(self._device_id)
         return self.async_create_entry(data={})
 

@@ -245,6 +245,8 @@ class Refusal:
     at: str
     retry_after: str
     attempts: int = 1
+    #: The TXT record the device announced when it was refused: a different one means it changed.
+    txt: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -63,6 +63,7 @@ def test_two_devices_are_discovered_over_real_mdns(
         assert txt["md"] == "Lamp 1"
         assert txt["st"] == "unclaimed"
         assert txt["path"] == "/autoadd/v1"
+        assert txt["sv"].isdigit()
         assert txt["_addresses"] == "127.0.0.1"
     assert len({txt["_port"] for txt in found}) == 2
     assert report["clean_exit"]

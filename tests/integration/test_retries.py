@@ -196,3 +196,16 @@ async def test_announcement_without_address_is_ignored(hass: HomeAssistant, load
     with patch.object(loaded.runtime_data.registrar, "async_candidate") as candidate:
         loaded.runtime_data.browser.async_service_info(info)
     assert candidate.call_count == 0
+
+
+async def test_refused_device_is_tried_again_when_its_announcement_changes(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any]
+) -> None:
+    """A device refused while another home owned it is tried again once it announces a change."""
+    device: RunningDevice = await devices([fixed_key("neighbour")])
+    registrar = loaded.runtime_data.registrar
+    registrar.async_candidate(candidate_for(device, claimed=True))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    registrar.async_candidate(candidate_for(device, claimed=False))  # e.g. handed over: now unclaimed
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert registrar.store.data.refused[device.spec.device_id.hex()].attempts == 2

@@ -1,0 +1,1 @@
+"""End-to-end tests: real Home Assistant processes and real devices on a virtual network."""

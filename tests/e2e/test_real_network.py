@@ -1,0 +1,200 @@
+"""Two real Home Assistants and real devices on a virtual network: discovery by HA's own zeroconf,
+onboarding, and a hand-over from one home to the other."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import os
+from pathlib import Path
+import shutil
+import sys
+
+import pytest
+
+from autoadd_demo.hass import REPO, HomeAssistantClient
+from autoadd_demo.network import VirtualNetwork
+from autoadd_vendor.cli import main as vendor
+
+from .conftest import StartHass
+
+
+def run_vendor(*args: str) -> None:
+    assert vendor(list(args)) == 0
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    """Poll a real process's state until `check` holds; fail naming `what` after `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def set_up(client: HomeAssistantClient, root_pem: str) -> tuple[str, str]:
+    """AutoAdd through its config flow, then trust the manufacturer; returns (entry id, home key string)."""
+    results = await client.config_flow("autoadd", [{"home_name": "Home", "key_type": "ed25519"}, {}])
+    entry_id = results[-1]["result"]["entry_id"]
+    await client.options_flow(entry_id, [{"next_step_id": "add_manufacturer"}, {"pem": root_pem}])
+    return entry_id, results[1]["description_placeholders"]["home_key"]
+
+
+@pytest.fixture
+async def device_process(
+    network: VirtualNetwork, tmp_path: Path
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Start the devices under tmp_path/devices inside the namespace."""
+    processes: list[asyncio.subprocess.Process] = []
+
+    async def start() -> None:
+        command = network.wrap(
+            [
+                sys.executable,
+                "-m",
+                "autoadd_device",
+                str(tmp_path / "devices"),
+                "--address",
+                network.device_address,
+            ]
+        )
+        processes.append(
+            await asyncio.create_subprocess_exec(
+                *command,
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        )
+
+    yield start
+    for process in processes:
+        process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 20)
+
+
+async def test_discovered_onboarded_and_handed_over(
+    start_hass: StartHass, device_process: Callable[[], Awaitable[None]], tmp_path: Path
+) -> None:
+    """HA A adds two devices it discovers itself; A hands one to HA B, whose owner approves it."""
+    home_a, home_b = await asyncio.gather(start_hass("home-a"), start_hass("home-b"))
+    run_vendor("init", "--vendor", str(tmp_path / "acme"), "--name", "Acme", "--device-ca")
+    root_pem = (tmp_path / "acme" / "root.pem").read_text()
+    (entry_a, key_a), (entry_b, key_b) = await asyncio.gather(
+        set_up(home_a, root_pem), set_up(home_b, root_pem)
+    )
+    run_vendor(
+        "provision",
+        "--vendor",
+        str(tmp_path / "acme"),
+        "--out",
+        str(tmp_path / "devices"),
+        "--model",
+        "Lamp 1",
+        "--count",
+        "2",
+    )
+    for serial in ("SN0001", "SN0002"):
+        run_vendor(
+            "invoice", "--vendor", str(tmp_path / "acme"), str(tmp_path / "devices" / serial), "--home", key_a
+        )
+    await device_process()
+
+    async def a_has_both() -> bool:
+        return len((await home_a.diagnostics(entry_a))["devices"]) == 2
+
+    await until(a_has_both, 90, "home A to onboard both devices")
+    devices = (await home_a.diagnostics(entry_a))["devices"]
+    moving = next(device for device in devices if device["model"] == "Lamp 1")["device_id"]
+
+    # A hands one device to B through the options flow, as its owner would in the UI.
+    results = await home_a.options_flow(
+        entry_a,
+        [{"next_step_id": "hand_over"}, {"device": moving, "new_owner": key_b}, {}],
+    )
+    assert results[-1]["step_id"] == "hand_over_done"
+    assert results[-1]["description_placeholders"]["delivered"] == "yes"
+
+    async def b_asks() -> bool:
+        issues = await home_b.repair_issues()
+        return any(issue["issue_id"] == f"approve_{moving}" for issue in issues)
+
+    await until(b_asks, 60, "home B to ask its owner about the handed-over device")
+    await home_b.repair_fix(f"approve_{moving}", "accept")
+
+    async def b_has_it() -> bool:
+        return [d["device_id"] for d in (await home_b.diagnostics(entry_b))["devices"]] == [moving]
+
+    await until(b_has_it, 60, "home B to onboard the device")
+    after_a = await home_a.diagnostics(entry_a)
+    assert moving not in [device["device_id"] for device in after_a["devices"]]
+    assert [event["event"] for event in after_a["history"][moving]][-1] == "handed_over"
+
+
+def _avahi_ready() -> str | None:
+    if shutil.which("avahi-browse") is None or shutil.which("avahi-daemon") is None:
+        return "avahi-browse and avahi-daemon are not installed (Debian: avahi-utils, avahi-daemon)"
+    return None
+
+
+async def test_devices_are_visible_to_a_foreign_mdns_browser(
+    network: VirtualNetwork, device_process: Callable[[], Awaitable[None]], tmp_path: Path
+) -> None:
+    """avahi, another mDNS implementation, sees the devices with the documented TXT keys."""
+    reason = _avahi_ready()
+    if reason:
+        pytest.skip(reason)
+    run_vendor("init", "--vendor", str(tmp_path / "acme"), "--name", "Acme")
+    run_vendor(
+        "provision",
+        "--vendor",
+        str(tmp_path / "acme"),
+        "--out",
+        str(tmp_path / "devices"),
+        "--model",
+        "Lamp 1",
+        "--count",
+        "2",
+    )
+    run_vendor("home-key", "--out", str(tmp_path / "home.key"))
+    await device_process()
+    found: dict[str, dict[str, str]] = {}
+    for _ in range(40):
+        result = await asyncio.create_subprocess_exec(
+            *network.wrap(["avahi-browse", "--parsable", "--resolve", "--terminate", "_autoadd._tcp"]),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, _ = await result.communicate()
+        found = _parse_avahi(out.decode())
+        if len(found) == 2:
+            break
+        await asyncio.sleep(0.5)
+    assert len(found) == 2, found
+    for txt in found.values():
+        assert txt["v"] == "1"
+        assert len(txt["id"]) == 64
+        assert txt["mf"] == "Acme"
+        assert txt["md"] == "Lamp 1"
+        assert txt["st"] == "unclaimed"
+        assert txt["path"] == "/autoadd/v1"
+
+
+def _parse_avahi(text: str) -> dict[str, dict[str, str]]:
+    """Resolved records ('=' lines) of `avahi-browse --parsable`: name to TXT map."""
+    found: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        fields = line.split(";")
+        if fields[0] != "=" or len(fields) < 10:
+            continue
+        txt: dict[str, str] = {}
+        for item in fields[9].split('" "'):
+            key, _, value = item.strip('"').partition("=")
+            txt[key] = value
+        found[fields[3]] = txt
+    return found
