@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import secrets
 import socket
 
-from zeroconf import IPVersion
+from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from custom_components.autoadd.protocol.const import PROTOCOL_VERSION
@@ -53,7 +53,7 @@ class Advertiser:
         ]
         ip_version = IPVersion.All if any(":" in a for a in addresses) else IPVersion.V4Only
         self.zeroconf = AsyncZeroconf(
-            interfaces=list(interfaces) if interfaces else "All", ip_version=ip_version
+            interfaces=list(interfaces) if interfaces else InterfaceChoice.All, ip_version=ip_version
         )
         self._infos: dict[bytes, AsyncServiceInfo] = {}
         self._serial = secrets.randbelow(2**31)

@@ -4,11 +4,12 @@ onboarding, and a hand-over from one home to the other."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import contextlib
 import os
 from pathlib import Path
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -16,6 +17,8 @@ import pytest
 from autoadd_demo.hass import REPO, HomeAssistantClient
 from autoadd_demo.network import VirtualNetwork
 from autoadd_vendor.cli import main as vendor
+from custom_components.autoadd.protocol.home_key import format_home_key
+from custom_components.autoadd.protocol.keys import generate_private_key
 
 from .conftest import StartHass
 
@@ -46,11 +49,11 @@ async def set_up(client: HomeAssistantClient, root_pem: str) -> tuple[str, str]:
 @pytest.fixture
 async def device_process(
     network: VirtualNetwork, tmp_path: Path
-) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-    """Start the devices under tmp_path/devices inside the namespace."""
+) -> AsyncIterator[Callable[..., Awaitable[None]]]:
+    """Start the devices under tmp_path/devices inside the namespace (extra command-line options allowed)."""
     processes: list[asyncio.subprocess.Process] = []
 
-    async def start() -> None:
+    async def start(*options: str) -> None:
         command = network.wrap(
             [
                 sys.executable,
@@ -59,6 +62,7 @@ async def device_process(
                 str(tmp_path / "devices"),
                 "--address",
                 network.device_address,
+                *options,
             ]
         )
         processes.append(
@@ -66,20 +70,22 @@ async def device_process(
                 *command,
                 cwd=REPO,
                 env={**os.environ, "PYTHONPATH": str(REPO)},
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
+                stdout=(tmp_path / "devices.log").open("ab"),
+                stderr=asyncio.subprocess.STDOUT,
             )
         )
 
     yield start
     for process in processes:
-        process.terminate()
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 20)
 
 
 async def test_discovered_onboarded_and_handed_over(
-    start_hass: StartHass, device_process: Callable[[], Awaitable[None]], tmp_path: Path
+    start_hass: StartHass, device_process: Callable[..., Awaitable[None]], tmp_path: Path
 ) -> None:
     """HA A adds two devices it discovers itself; A hands one to HA B, whose owner approves it."""
     home_a, home_b = await asyncio.gather(start_hass("home-a"), start_hass("home-b"))
@@ -136,19 +142,58 @@ async def test_discovered_onboarded_and_handed_over(
     assert [event["event"] for event in after_a["history"][moving]][-1] == "handed_over"
 
 
-def _avahi_ready() -> str | None:
-    if shutil.which("avahi-browse") is None or shutil.which("avahi-daemon") is None:
-        return "avahi-browse and avahi-daemon are not installed (Debian: avahi-utils, avahi-daemon)"
-    return None
+def _ip(*args: str) -> None:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+@pytest.fixture
+def avahi(network: VirtualNetwork) -> Iterator[str]:
+    """avahi-daemon in a namespace of its own, linked to the devices' namespace; returns that namespace.
+
+    avahi binds the mDNS port exclusively, so it cannot share a namespace with the devices or with Home
+    Assistant; a system D-Bus is started for it if none runs."""
+    for tool in ("avahi-browse", "avahi-daemon", "dbus-daemon"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (Debian: avahi-utils, avahi-daemon, dbus)")
+    observer, here, there = f"{network.name}-avahi", f"{network.ns_if}a", f"{network.ns_if}b"
+    subprocess.run(["ip", "netns", "del", observer], capture_output=True, check=False)
+    _ip("netns", "add", observer)
+    _ip("link", "add", here, "netns", network.name, "type", "veth", "peer", "name", there, "netns", observer)
+    _ip("-n", network.name, "addr", "add", f"10.214.{network.subnet}.1/24", "dev", here)
+    _ip("-n", network.name, "link", "set", here, "up", "multicast", "on")
+    _ip("-n", observer, "addr", "add", f"10.214.{network.subnet}.2/24", "dev", there)
+    _ip("-n", observer, "link", "set", there, "up", "multicast", "on")
+    _ip("-n", observer, "link", "set", "lo", "up")
+    started_bus = False
+    if not Path("/run/dbus/system_bus_socket").exists():
+        Path("/run/dbus").mkdir(parents=True, exist_ok=True)
+        if subprocess.run(["dbus-daemon", "--system", "--fork"], check=False).returncode != 0:
+            pytest.skip("no system D-Bus could be started for avahi")
+        started_bus = True
+    in_observer = ["ip", "netns", "exec", observer]
+    daemon = subprocess.run(
+        [*in_observer, "avahi-daemon", "--no-drop-root", "--no-chroot", "--daemonize"],
+        check=False,
+        capture_output=True,
+    )
+    if daemon.returncode != 0:
+        pytest.skip(f"avahi-daemon does not start here: {daemon.stderr.decode().strip()}")
+    yield observer
+    subprocess.run([*in_observer, "avahi-daemon", "--kill"], check=False, capture_output=True)
+    subprocess.run(["ip", "netns", "del", observer], check=False, capture_output=True)
+    if started_bus:
+        pid = Path("/run/dbus/pid")
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid.read_text()), 15)
+        pid.unlink(missing_ok=True)
 
 
 async def test_devices_are_visible_to_a_foreign_mdns_browser(
-    network: VirtualNetwork, device_process: Callable[[], Awaitable[None]], tmp_path: Path
+    network: VirtualNetwork, avahi: str, device_process: Callable[..., Awaitable[None]], tmp_path: Path
 ) -> None:
     """avahi, another mDNS implementation, sees the devices with the documented TXT keys."""
-    reason = _avahi_ready()
-    if reason:
-        pytest.skip(reason)
     run_vendor("init", "--vendor", str(tmp_path / "acme"), "--name", "Acme")
     run_vendor(
         "provision",
@@ -161,21 +206,39 @@ async def test_devices_are_visible_to_a_foreign_mdns_browser(
         "--count",
         "2",
     )
-    run_vendor("home-key", "--out", str(tmp_path / "home.key"))
-    await device_process()
-    found: dict[str, dict[str, str]] = {}
-    for _ in range(40):
-        result = await asyncio.create_subprocess_exec(
-            *network.wrap(["avahi-browse", "--parsable", "--resolve", "--terminate", "_autoadd._tcp"]),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+    home_key = format_home_key(generate_private_key().public_key())
+    for serial in ("SN0001", "SN0002"):
+        run_vendor(
+            "invoice",
+            "--vendor",
+            str(tmp_path / "acme"),
+            str(tmp_path / "devices" / serial),
+            "--home",
+            home_key,
         )
-        out, _ = await result.communicate()
-        found = _parse_avahi(out.decode())
-        if len(found) == 2:
-            break
-        await asyncio.sleep(0.5)
-    assert len(found) == 2, found
+    # The devices also listen, and announce themselves, on the observer's link.
+    await device_process("--address", f"10.214.{network.subnet}.1", "--interface", "all")
+    found: dict[str, dict[str, str]] = {}
+
+    async def both_seen() -> bool:
+        browse = await asyncio.create_subprocess_exec(
+            "ip",
+            "netns",
+            "exec",
+            avahi,
+            "avahi-browse",
+            "--parsable",
+            "--resolve",
+            "--terminate",
+            "_autoadd._tcp",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await browse.communicate()
+        found.update(_parse_avahi(out.decode()))
+        return len(found) == 2
+
+    await until(both_seen, 60, "avahi-browse to resolve both devices")
     for txt in found.values():
         assert txt["v"] == "1"
         assert len(txt["id"]) == 64
@@ -183,6 +246,7 @@ async def test_devices_are_visible_to_a_foreign_mdns_browser(
         assert txt["md"] == "Lamp 1"
         assert txt["st"] == "unclaimed"
         assert txt["path"] == "/autoadd/v1"
+        assert txt["sv"].isdigit()
 
 
 def _parse_avahi(text: str) -> dict[str, dict[str, str]]:

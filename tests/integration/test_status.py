@@ -682,7 +682,7 @@ async def test_owner_removes_a_device_shared_with_another_integration(
     device_entry = registered(hass, device_id)
     assert device_entry is not None
     shared = dr.async_get(hass).async_update_device(
-        device_entry.id, merge_identifiers={("other_integration", "lamp")}
+        device_entry.id, new_identifiers=device_entry.identifiers | {("other_integration", "lamp")}
     )
     assert shared is not None
     assert len(shared.identifiers) == 2
