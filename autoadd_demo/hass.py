@@ -51,6 +51,22 @@ def write_config(config: Path, *, port: int, adapters: list[str] | None = None) 
         "  logs:\n"
         "    custom_components.autoadd: info\n"
     )
+    storage = config / ".storage"
+    storage.mkdir(exist_ok=True)
+    # Every onboarding step but the owner account is marked done, so that Home Assistant sets up none of
+    # the integrations its onboarding adds by default (some of them reach the internet).
+    onboarding = storage / "onboarding"
+    if not onboarding.exists():
+        onboarding.write_text(
+            json.dumps(
+                {
+                    "version": 4,
+                    "minor_version": 1,
+                    "key": "onboarding",
+                    "data": {"done": ["core_config", "analytics", "integration"]},
+                }
+            )
+        )
     if adapters:
         storage = config / ".storage"
         storage.mkdir(exist_ok=True)
@@ -135,7 +151,8 @@ class HomeAssistantClient:
     async def onboard(
         cls, session: aiohttp.ClientSession, url: str, username: str, password: str
     ) -> HomeAssistantClient:
-        """Finish onboarding with a new owner account; return a client logged in as that owner."""
+        """Finish onboarding (its other steps are marked done by write_config) with a new owner account;
+        return a client logged in as that owner."""
         client_id = url + CLIENT_ID_PATH
         async with session.post(
             f"{url}/api/onboarding/users",
@@ -155,14 +172,7 @@ class HomeAssistantClient:
             data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
         ) as response:
             token = (await response.json())["access_token"]
-        client = cls(session, url, token)
-        await client.post("/api/onboarding/core_config", {})
-        await client.post("/api/onboarding/analytics", {})
-        await client.post(
-            "/api/onboarding/integration",
-            {"client_id": client_id, "redirect_uri": f"{client_id}?auth_callback=1"},
-        )
-        return client
+        return cls(session, url, token)
 
     async def post(self, path: str, data: dict[str, Any]) -> Any:
         """POST JSON, return the JSON answer."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from http import HTTPStatus
+import io
 
 from aiohttp import web
 from homeassistant.components.http.auth import async_sign_path
@@ -23,7 +24,10 @@ _VIEW_REGISTERED = "autoadd_home_key_qr_view"
 def home_key_svg(text: str) -> bytes:
     """The home key string as an SVG QR code (alphanumeric mode, medium error correction)."""
     qr = segno.make_qr(text, error="m")
-    return qr.svg_inline(scale=6, border=2).encode()
+    buffer = io.BytesIO()
+    # A standalone SVG document (with its XML namespace): browsers render nothing else as an image.
+    qr.save(buffer, kind="svg", scale=6, border=2, xmldecl=False)
+    return buffer.getvalue()
 
 
 class HomeKeyQrView(HomeAssistantView):
