@@ -9,7 +9,7 @@ import io
 from aiohttp import web
 from homeassistant.components.http.auth import async_sign_path
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.http import HomeAssistantView
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 import segno
 
 from .protocol.home_key import format_home_key
@@ -39,7 +39,7 @@ class HomeKeyQrView(HomeAssistantView):
 
     async def get(self, request: web.Request) -> web.Response:
         """The current home key as SVG."""
-        hass: HomeAssistant = request.app["hass"]
+        hass = request.app[KEY_HASS]
         keys = await HomeKeyStore(hass).async_load()
         if keys is None:
             return web.Response(status=HTTPStatus.NOT_FOUND)

@@ -9,7 +9,7 @@ from aiohttp import web
 from homeassistant.components.http.auth import async_sign_path
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.http import HomeAssistantView
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 import segno
 
 from .const import DOMAIN
@@ -32,7 +32,7 @@ class TransferFileView(HomeAssistantView):
 
     async def get(self, request: web.Request, device_id: str) -> web.Response:
         """The transfer file, as an attachment."""
-        hass: HomeAssistant = request.app["hass"]
+        hass = request.app[KEY_HASS]
         for entry in hass.config_entries.async_entries(DOMAIN):
             if entry.state is not ConfigEntryState.LOADED:
                 continue

@@ -17,6 +17,7 @@ from homeassistant import config_entries
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.http import KEY_HASS
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -628,7 +629,7 @@ async def test_view_serves_the_stored_home_key(
 ) -> None:
     """The view serves the stored home key's QR code as an uncached SVG."""
     request = MagicMock()
-    request.app = {"hass": hass}
+    request.app = {KEY_HASS: hass}
 
     response = await HomeKeyQrView().get(request)
 
@@ -643,7 +644,7 @@ async def test_view_without_a_home_key_is_not_found(
 ) -> None:
     """Before any home key is made the view has nothing to show."""
     request = MagicMock()
-    request.app = {"hass": hass}
+    request.app = {KEY_HASS: hass}
 
     response = await HomeKeyQrView().get(request)
 

@@ -16,6 +16,7 @@ from homeassistant.core import Event, EventStateChangedData, HomeAssistant, call
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.http import KEY_HASS
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -107,7 +108,7 @@ def root_fingerprint(maker: Manufacturer) -> str:
 def request_for(hass: HomeAssistant) -> MagicMock:
     """A request as the HTTP server hands it to a view."""
     request = MagicMock()
-    request.app = {"hass": hass}
+    request.app = {KEY_HASS: hass}
     return request
 
 
