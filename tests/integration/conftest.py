@@ -27,7 +27,7 @@ from custom_components.autoadd.protocol.encoding import dumps
 from custom_components.autoadd.protocol.handshake import read_hello
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, private_key_to_pem
 from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO
-from custom_components.autoadd.registrar import Candidate
+from custom_components.autoadd.registrar import Candidate, Registrar
 from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
 from tests.factory import Device, Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, make_running_device
@@ -208,3 +208,39 @@ def registered(hass: HomeAssistant, device_id: str) -> dr.DeviceEntry | None:
             if (DOMAIN, device_id) in device.identifiers:
                 return device
     return None
+
+
+def registrar_of(entry: MockConfigEntry) -> Registrar:
+    """The registrar of a loaded entry."""
+    registrar: Registrar = entry.runtime_data.registrar
+    return registrar
+
+
+async def switch_home(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    entry: MockConfigEntry,
+    key: PrivateKey,
+    trusted: list[dict[str, str]],
+) -> MockConfigEntry:
+    """Stop this home's registrar and start another home's, with its own key and store.
+
+    Two homes in one test run one after the other: each has its own home key and registrar store, as
+    two Home Assistant installations would."""
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    hass_storage[HOME_KEY_STORE] = stored(
+        HOME_KEY_STORE,
+        {
+            "private_pem": private_key_to_pem(key).decode(),
+            "key_type": "ed25519",
+            "created_at": "2026-06-01T00:00:00+00:00",
+        },
+    )
+    hass_storage[REGISTRAR_STORE] = stored(REGISTRAR_STORE, {"roots": trusted})
+    other = MockConfigEntry(
+        domain=DOMAIN, title="Other", data={CONF_HOME_NAME: "Other", CONF_KEY_TYPE: "ed25519"}
+    )
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    await hass.async_block_till_done()
+    return other

@@ -21,20 +21,14 @@ from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.home_key import format_home_key
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
-from custom_components.autoadd.registrar import Registrar
 from custom_components.autoadd.storage import HOME_KEY_STORE, HomeKey
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, device_refuses
 
-from .conftest import candidate_for, registered
+from .conftest import candidate_for, registered, registrar_of
 
 ROTATE = "rotate_home_key"
 HAND_OVER = "hand_over_device"
-
-
-def registrar_of(entry: MockConfigEntry) -> Registrar:
-    registrar: Registrar = entry.runtime_data.registrar
-    return registrar
 
 
 async def onboard(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice) -> dr.DeviceEntry:

@@ -14,7 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
+from custom_components.autoadd.const import DOMAIN
 from custom_components.autoadd.lifecycle import (
     LifecycleError,
     accept_transfer,
@@ -24,45 +24,11 @@ from custom_components.autoadd.lifecycle import (
     transfer_file,
 )
 from custom_components.autoadd.protocol.errors import NotOwnerError
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, private_key_to_pem
-from custom_components.autoadd.registrar import Registrar
-from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice, device_refuses
 
-from .conftest import candidate_for, registered, stored
-
-
-def registrar_of(entry: MockConfigEntry) -> Registrar:
-    registrar: Registrar = entry.runtime_data.registrar
-    return registrar
-
-
-async def switch_home(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    entry: MockConfigEntry,
-    key: PrivateKey,
-    trusted: list[dict[str, str]],
-) -> MockConfigEntry:
-    """Stop this home's registrar and start another home's, with its own key and store."""
-    assert await hass.config_entries.async_remove(entry.entry_id)
-    hass_storage[HOME_KEY_STORE] = stored(
-        HOME_KEY_STORE,
-        {
-            "private_pem": private_key_to_pem(key).decode(),
-            "key_type": "ed25519",
-            "created_at": "2026-06-01T00:00:00+00:00",
-        },
-    )
-    hass_storage[REGISTRAR_STORE] = stored(REGISTRAR_STORE, {"roots": trusted})
-    other = MockConfigEntry(
-        domain=DOMAIN, title="Other", data={CONF_HOME_NAME: "Other", CONF_KEY_TYPE: "ed25519"}
-    )
-    other.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(other.entry_id)
-    await hass.async_block_till_done()
-    return other
+from .conftest import candidate_for, registered, registrar_of, switch_home
 
 
 async def announce(

@@ -20,7 +20,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, CONF_MAX_KEY_AGE_DAYS, DOMAIN
+from custom_components.autoadd.const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from custom_components.autoadd.lifecycle import LifecycleError, async_hand_over, transfer_file
 from custom_components.autoadd.options_flow import _read_upload
 from custom_components.autoadd.protocol.chain import encode_chain
@@ -29,15 +29,14 @@ from custom_components.autoadd.protocol.keys import (
     PrivateKey,
     fingerprint,
     format_fingerprint,
-    private_key_to_pem,
 )
 from custom_components.autoadd.registrar import Registrar
-from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE, HomeKey
+from custom_components.autoadd.storage import HomeKey
 from custom_components.autoadd.transfer_view import TRANSFER_PATH
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered, stored
+from .conftest import candidate_for, registered, switch_home
 
 #: What file_upload returns for an uploaded file (the file selector takes only such identifiers).
 FILE_ID = "0193d6c0b8f74a2c9d3b5e6f7a8b9c0d"
@@ -106,33 +105,6 @@ async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: Running
     for device in devices:
         await announce(hass, entry, device)
         assert registered(hass, device.spec.device_id.hex()) is not None
-
-
-async def switch_home(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    entry: MockConfigEntry,
-    key: PrivateKey,
-    trusted: list[dict[str, str]],
-) -> MockConfigEntry:
-    """Stop this home's registrar and start another home's, with its own key and store."""
-    assert await hass.config_entries.async_remove(entry.entry_id)
-    hass_storage[HOME_KEY_STORE] = stored(
-        HOME_KEY_STORE,
-        {
-            "private_pem": private_key_to_pem(key).decode(),
-            "key_type": "ed25519",
-            "created_at": "2026-06-01T00:00:00+00:00",
-        },
-    )
-    hass_storage[REGISTRAR_STORE] = stored(REGISTRAR_STORE, {"roots": trusted})
-    other = MockConfigEntry(
-        domain=DOMAIN, title="Other", data={CONF_HOME_NAME: "Other", CONF_KEY_TYPE: "ed25519"}
-    )
-    other.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(other.entry_id)
-    await hass.async_block_till_done()
-    return other
 
 
 async def handed_over_offline(

@@ -18,12 +18,7 @@ from custom_components.autoadd.registrar import Registrar
 from custom_components.autoadd.storage import HOME_KEY_STORE, HomeKeyStore, RegistrarStore
 from tests.reference_device import RunningDevice, device_refuses
 
-from .conftest import candidate_for, registered
-
-
-def registrar_of(entry: MockConfigEntry) -> Registrar:
-    registrar: Registrar = entry.runtime_data.registrar
-    return registrar
+from .conftest import candidate_for, registered, registrar_of
 
 
 async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: RunningDevice) -> None:

@@ -51,7 +51,6 @@ from custom_components.autoadd.protocol.keys import (
     private_key_to_pem,
 )
 from custom_components.autoadd.protocol.transport import MEDIA_TYPE
-from custom_components.autoadd.registrar import Registrar
 from custom_components.autoadd.storage import HOME_KEY_STORE, Refusal
 from custom_components.autoadd.transfer_view import (
     MAX_QR_BYTES,
@@ -63,12 +62,7 @@ from custom_components.autoadd.trust import RootError
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered, stored
-
-
-def registrar_of(entry: MockConfigEntry) -> Registrar:
-    registrar: Registrar = entry.runtime_data.registrar
-    return registrar
+from .conftest import candidate_for, registered, registrar_of, stored
 
 
 async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: RunningDevice) -> None:
