@@ -244,6 +244,8 @@ async def async_cancel_hand_over(registrar: Registrar, device_id: str) -> None:
     except AutoAddError as err:
         raise LifecycleError("already_taken") from err
     if not delivered:
+        record.pending_links.remove(b64(keep))  # not delivered: the hand-over stays as it was
+        await registrar.store.async_save()
         raise LifecycleError("device_unreachable")
     record.chain.extend(record.pending_links)
     record.pending_links.clear()
