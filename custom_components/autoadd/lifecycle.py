@@ -19,10 +19,10 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .protocol.chain import VerifiedChain, decode_chain, encode_chain, issue_link, verify_chain
+from .protocol.chain import decode_chain, encode_chain, issue_link, verify_chain
 from .protocol.const import Label, LinkReason
 from .protocol.errors import AutoAddError, NotOwnerError
-from .protocol.keys import PrivateKey, PublicKey, fingerprint
+from .protocol.keys import PublicKey, fingerprint
 from .registrar import Candidate, Registrar, link_digest, ownership_origin
 from .storage import HomeKey, RetiredKey, b64, unb64
 
@@ -93,7 +93,7 @@ async def async_rotate_home_key(registrar: Registrar, *, destroy_old: bool) -> R
     data = registrar.store.data
     for record in data.devices.values():
         chain = registrar.chain_of(record)
-        signer = _own_signer(registrar, chain)
+        signer = registrar.own_signer(chain)
         if signer is None:
             continue
         owners = [
@@ -161,13 +161,6 @@ async def async_resume_rotation(registrar: Registrar) -> None:
     await registrar.key_store.async_save(keys)
 
 
-def _own_signer(registrar: Registrar, chain: VerifiedChain) -> PrivateKey | None:
-    for key in registrar.keys.signing_keys():
-        if chain.head.is_owner(key.public_key()):
-            return key
-    return None
-
-
 # --- Hand-over (outgoing) -------------------------------------------------------------------------------
 
 
@@ -179,7 +172,7 @@ async def async_hand_over(registrar: Registrar, device_id: str, new_owner: Publi
     if record.handover is not None:
         raise LifecycleError("handover_in_progress")
     chain = registrar.chain_of(record)
-    signer = _own_signer(registrar, chain)
+    signer = registrar.own_signer(chain)
     if signer is None:
         raise LifecycleError("not_owner")
     if chain.head.is_owner(new_owner) and len(chain.head.owners) == 1:
@@ -228,7 +221,7 @@ async def async_cancel_hand_over(registrar: Registrar, device_id: str) -> None:
     if info[Label.CHAIN_HEAD] == handover_digest:
         await registrar.async_finish_hand_over(device_id, confirmed=True)
         raise LifecycleError("already_taken")
-    signer = _own_signer(registrar, chain)
+    signer = registrar.own_signer(chain)
     assert signer is not None
     keep = issue_link(
         signer=signer,

@@ -302,11 +302,15 @@ class Registrar:
             return []  # the device's chain is not a prefix of what this home holds: nothing to add
         return held[digests.index(chain.head.digest) + 1 :]
 
+    def own_signer(self, chain: VerifiedChain) -> PrivateKey | None:
+        """The first private key this home holds that owns the chain's head, if any."""
+        return next((key for key in self.keys.signing_keys() if chain.head.is_owner(key.public_key())), None)
+
     def _signer(self, chain: VerifiedChain) -> PrivateKey:
-        for key in self.keys.signing_keys():
-            if chain.head.is_owner(key.public_key()):
-                return key
-        raise NotOwnerError("the device's chain does not name this home as a current owner")
+        signer = self.own_signer(chain)
+        if signer is None:
+            raise NotOwnerError("the device's chain does not name this home as a current owner")
+        return signer
 
     async def _handshake(self, candidate: Candidate) -> None:
         client = self.client(candidate.host, candidate.port)
