@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+import logging
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryError
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
@@ -16,10 +17,15 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .discovery import AutoAddBrowser
-from .lifecycle import async_resume_rotation
-from .registrar import Registrar
+from .registrar.core import Registrar
+from .registrar.ownership import reachability, remove, restore_kept
+from .registrar.ports import PersistError
+from .registrar.rotation import resume_rotation
+from .runtime import HassRuntime
 from .services import async_setup_services
-from .storage import HomeKeyStore, RegistrarStore
+from .storage import Stores
+
+_LOGGER = logging.getLogger(__name__)
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -32,6 +38,8 @@ class AutoAddData:
 
     registrar: Registrar
     browser: AutoAddBrowser
+    runtime: HassRuntime
+    stores: Stores
 
 
 type AutoAddConfigEntry = ConfigEntry[AutoAddData]
@@ -44,19 +52,34 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> bool:
-    """Load the home key and the registrar's state, then start discovering devices."""
-    key_store = HomeKeyStore(hass)
-    keys = await key_store.async_load()
+    """Load the home keys and the registrar's state, then start discovering devices."""
+    stores = Stores(hass)
+    keys = await stores.async_load_keys()
     if keys is None:
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="home_key_missing")
-    store = RegistrarStore(hass)
-    await store.async_load()
-    registrar = Registrar(hass, entry.entry_id, keys, key_store, store)
-    await async_resume_rotation(registrar)
+    state = await stores.async_load_state()
+    runtime = HassRuntime(hass, entry.entry_id)
+    registrar = Registrar(
+        keys,
+        state,
+        persistence=stores,
+        transport=runtime.transport,
+        owner=runtime,
+        scheduler=runtime,
+        clock=dt_util.utcnow,
+    )
+    try:
+        if restore_kept(registrar):
+            await registrar.commit(lambda: None)  # the kept records are in the registrar store first
+            keys.kept = {}
+            await stores.save_keys(keys)
+        await resume_rotation(registrar)
+    except PersistError as err:
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="storage_failed") from err
     browser = AutoAddBrowser(hass, registrar)
-    entry.runtime_data = AutoAddData(registrar, browser)
+    entry.runtime_data = AutoAddData(registrar, browser, runtime, stores)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    registrar.async_start()
+    registrar.start()
     await browser.async_start()
 
     @callback
@@ -93,22 +116,36 @@ def async_check_home_key_age(hass: HomeAssistant, entry: AutoAddConfigEntry) -> 
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> bool:
-    """Stop discovery and running attempts; unload the entities."""
-    await entry.runtime_data.browser.async_stop()
-    await entry.runtime_data.registrar.async_stop()
+    """Stop discovery and running attempts, write what is pending, unload the entities."""
+    data = entry.runtime_data
+    await data.browser.async_stop()
+    data.registrar.stop()
+    await data.runtime.async_cancel_tasks()
+    await data.stores.async_flush()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> None:
-    """Forget devices and trusted roots; the home key stays, so setting up again gets the same home."""
-    await RegistrarStore(hass).async_remove()
+    """Forget devices and trusted roots. The home keys stay, and so does, with them, whatever is needed
+    to reach a device that has links this home signed and not seen confirmed."""
+    stores = Stores(hass)
+    keys = await stores.async_load_keys()
+    state = await stores.async_load_state()
+    if keys is not None:
+        keys.kept = {**keys.kept, **reachability(state)}
+        try:
+            await stores.save_keys(keys)
+        except PersistError:
+            _LOGGER.error("Could not keep undelivered links with the home key; the registrar store is kept")
+            return
+    await stores.async_remove_state()
 
 
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: AutoAddConfigEntry, device: dr.DeviceEntry
 ) -> bool:
-    """Let the owner remove a device: the registrar forgets it."""
+    """Let the owner remove a device: it leaves this home; its chain and pending links stay stored."""
     for domain, identifier in device.identifiers:
         if domain == DOMAIN:
-            entry.runtime_data.registrar.async_forget(identifier)
+            remove(entry.runtime_data.registrar, identifier)
     return True

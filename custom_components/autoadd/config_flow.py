@@ -17,7 +17,9 @@ import voluptuous as vol
 from .const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
 from .options_flow import AutoAddOptionsFlow, home_key_form_placeholders
 from .protocol.keys import KeyType
-from .storage import HomeKey, HomeKeyStore
+from .registrar.keys import HomeKey, HomeKeys
+from .registrar.ports import PersistError
+from .storage import async_create_home_keys, async_load_home_keys
 
 if TYPE_CHECKING:
     from . import AutoAddConfigEntry
@@ -58,16 +60,23 @@ class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
         """Name the home and choose the key type; an existing home key is kept."""
         await self.async_set_unique_id(DOMAIN)
         self._abort_if_unique_id_configured()
-        existing = await HomeKeyStore(self.hass).async_load()
+        existing = await async_load_home_keys(self.hass)
+        errors: dict[str, str] = {}
         if user_input is not None:
             self._data = {CONF_HOME_NAME: user_input[CONF_HOME_NAME]}
             if existing is not None:
                 self._home = existing.current
             else:
-                keys = await HomeKeyStore(self.hass).async_create(KeyType(user_input[CONF_KEY_TYPE]))
-                self._home = keys.current
-            self._data[CONF_KEY_TYPE] = self._home.key_type.value
-            return await self.async_step_home_key()
+                keys = HomeKeys(HomeKey.generate(KeyType(user_input[CONF_KEY_TYPE])))
+                try:
+                    await async_create_home_keys(self.hass, keys)  # on disk before anything names it
+                except PersistError:
+                    errors["base"] = "storage_failed"
+                else:
+                    self._home = keys.current
+            if self._home is not None:
+                self._data[CONF_KEY_TYPE] = self._home.key_type.value
+                return await self.async_step_home_key()
         schema: dict[Any, Any] = {vol.Required(CONF_HOME_NAME, default=self.hass.config.location_name): str}
         if existing is None:
             schema[vol.Required(CONF_KEY_TYPE, default=KeyType.ED25519.value)] = SelectSelector(
@@ -81,6 +90,7 @@ class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="user",
             data_schema=vol.Schema(schema),
             description_placeholders={"existing": "yes" if existing else "no"},
+            errors=errors,
         )
 
     async def async_step_home_key(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

@@ -12,16 +12,15 @@ import aiohttp
 
 from .protocol.const import MAX_BUNDLE_SIZE, Label
 from .protocol.encoding import dumps, loads
-from .protocol.errors import AutoAddError, MalformedError
+from .protocol.errors import MalformedError
 from .protocol.transport import MEDIA_TYPE, PATH_HELLO, PATH_INFO, PATH_LINKS, PATH_NOTE, read_error_body
+from .registrar.ports import DeviceUnreachableError
 
 DEFAULT_TIMEOUT = 10.0
+#: Failures that a request sent on a pooled connection the device already closed ends with.
+_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
-
-class DeviceUnreachableError(AutoAddError):
-    """The device did not answer in time, or the connection failed: worth trying again later."""
-
-    code = "unreachable"
+__all__ = ["DeviceClient", "DeviceUnreachableError"]
 
 
 class DeviceClient:
@@ -36,6 +35,15 @@ class DeviceClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        """One request; one that failed on a reused connection is sent once more on a fresh one (§12)."""
+        try:
+            return await self._send(method, path, body)
+        except DeviceUnreachableError as err:
+            if not isinstance(err.__cause__, _STALE):
+                raise
+        return await self._send(method, path, body)
+
+    async def _send(self, method: str, path: str, body: bytes | None) -> bytes:
         try:
             async with self._session.request(
                 method,

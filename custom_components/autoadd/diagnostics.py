@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from . import AutoAddConfigEntry
 from .protocol.keys import format_fingerprint
 
-TO_REDACT = {"host", "chain", "serial_number", "pending_links", "handover"}
+TO_REDACT = {"host", "chain", "serial_number", "change", "address", "hint", "approval"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -18,7 +18,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """The registrar's state. The home's private key is never part of it."""
     registrar = entry.runtime_data.registrar
-    data = registrar.store.data
+    state = registrar.state
     return {
         "home_key": {
             "type": registrar.home.key_type.value,
@@ -27,15 +27,20 @@ async def async_get_config_entry_diagnostics(
         },
         "trusted_manufacturers": [
             {"name": root.name, "fingerprint": root.fingerprint, "added_on": root.added_on}
-            for root in data.roots
+            for root in state.roots
         ],
         "devices": [
-            async_redact_data({**vars(record), "chain_length": len(record.chain)}, TO_REDACT)
-            for record in data.devices.values()
+            async_redact_data(
+                {
+                    **record.as_dict(),
+                    "chain_length": len(record.chain),
+                    "change": record.change.kind.value if record.change else None,
+                    "change_sent": bool(record.change and record.change.sent),
+                },
+                TO_REDACT - {"change"},
+            )
+            for record in state.devices.values()
         ],
-        "refused": [vars(refusal) for refusal in data.refused.values()],
-        "pending": len(data.pending),
-        "removed": len(data.removed),
         "retired_home_keys": [
             {
                 "fingerprint": old.fingerprint,
@@ -44,14 +49,7 @@ async def async_get_config_entry_diagnostics(
             }
             for old in registrar.keys.retired
         ],
-        "rotation": data.rotation,
-        "awaiting_approval": [
-            {k: v for k, v in waiting.items() if k not in ("host", "port")}
-            for waiting in data.awaiting.values()
-        ],
-        "approved_transfers": {device_id: approval["head"] for device_id, approval in data.approvals.items()},
-        "rejected_hand_overs": data.rejected,
-        "blocked": data.blocked,
-        "revoked_manufacturers": data.revoked_roots,
-        "history": data.history,
+        "kept_for_reachability": len(registrar.keys.kept),
+        "rotation": state.rotation,
+        "revoked_manufacturers": state.revoked_roots,
     }

@@ -16,7 +16,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
 from .const import SERVICE_TYPE
 from .protocol.const import PROTOCOL_VERSION
-from .registrar import Candidate, Registrar
+from .registrar.core import Candidate, Registrar
 
 _LOGGER = logging.getLogger(__name__)
 _DEVICE_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -81,4 +81,4 @@ class AutoAddBrowser:
         }
         candidate = candidate_from_txt(addresses[0], info.port, properties)
         if candidate is not None:
-            self.registrar.async_candidate(candidate)
+            self.registrar.announce(candidate)

@@ -14,7 +14,7 @@ import segno
 
 from .protocol.home_key import format_home_key
 from .protocol.keys import format_fingerprint
-from .storage import HomeKeyStore
+from .storage import async_load_home_keys
 
 QR_PATH = "/api/autoadd/home_key_qr.svg"
 QR_LINK_LIFETIME = timedelta(minutes=30)
@@ -40,7 +40,7 @@ class HomeKeyQrView(HomeAssistantView):
     async def get(self, request: web.Request) -> web.Response:
         """The current home key as SVG."""
         hass = request.app[KEY_HASS]
-        keys = await HomeKeyStore(hass).async_load()
+        keys = await async_load_home_keys(hass)
         if keys is None:
             return web.Response(status=HTTPStatus.NOT_FOUND)
         svg = home_key_svg(format_home_key(keys.current.key.public_key()))

@@ -26,6 +26,13 @@ OWNERSHIP_MESSAGES = {
     "blocked": "was blocked by the owner",
     "unblocked": "was unblocked by the owner",
     "tamper_evidence": "failed a security check",
+    "key_lost": "is owned by a home key this Home Assistant no longer has",
+    "transfer_outdated": "has an outdated transfer file (cancelled, or the chain moved on)",
+    "handover_cancel_signed": "had its hand-over cancel sent (not confirmed yet)",
+    "change_dropped": "had a pending change dropped: its chain moved on",
+    "moved": "proved itself at a new address",
+    "removed": "was removed by the owner",
+    "kept_across_removal": "was kept across removing AutoAdd (links still to deliver)",
 }
 
 

@@ -26,24 +26,17 @@ import voluptuous as vol
 
 from .const import CONF_MAX_KEY_AGE_DAYS
 from .home_key_view import home_key_placeholders
-from .lifecycle import (
-    HandOver,
-    LifecycleError,
-    Transfer,
-    accept_transfer,
-    async_cancel_hand_over,
-    async_hand_over,
-    async_rotate_home_key,
-    block_device,
-    read_transfer,
-    rotation_progress,
-    unblock_device,
-)
 from .protocol.errors import AutoAddError, HomeKeyStringError, NotOwnerError, UntrustedManufacturerError
 from .protocol.home_key import format_home_key, parse_home_key
 from .protocol.keys import PublicKey, fingerprint, format_fingerprint
-from .registrar import Registrar
-from .storage import DeviceRecord, HomeKey
+from .registrar.core import Registrar
+from .registrar.handover import HandOver, cancel_hand_over, hand_over
+from .registrar.keys import HomeKey
+from .registrar.manufacturers import add_root, remove_root
+from .registrar.ownership import Transfer, accept_transfer, block, read_transfer, remove, unblock
+from .registrar.ports import StepError
+from .registrar.record import ChangeKind, DeviceRecord, Phase
+from .registrar.rotation import rotate_home_key, rotation_progress
 from .transfer_view import transfer_placeholders
 from .trust import RootError, parse_root
 
@@ -151,8 +144,8 @@ class AutoAddOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                await async_rotate_home_key(self._registrar, destroy_old=user_input[CONF_DESTROY_OLD_KEY])
-            except LifecycleError as err:
+                await rotate_home_key(self._registrar, destroy_old=user_input[CONF_DESTROY_OLD_KEY])
+            except StepError as err:
                 errors["base"] = err.reason
             else:
                 return await self.async_step_rotation_started()
@@ -179,7 +172,12 @@ class AutoAddOptionsFlow(OptionsFlow):
 
     async def async_step_hand_over(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick a device and paste the new owner's home key string."""
-        records = [r for r in self._registrar.store.data.devices.values() if r.handover is None]
+        records = [
+            r
+            for r in self._registrar.state.devices.values()
+            if r.phase in (Phase.ONBOARDED, Phase.CHANGING_OWNER)
+            and (r.change is None or r.change.kind is ChangeKind.ROTATE)
+        ]
         if not records:
             return self.async_abort(reason="no_devices")
         errors: dict[str, str] = {}
@@ -208,14 +206,14 @@ class AutoAddOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Both fingerprints side by side before anything is signed."""
         assert self._new_owner is not None
-        record = self._registrar.store.data.devices.get(self._device_id)
-        if record is None:
+        record = self._registrar.state.devices.get(self._device_id)
+        if record is None or not record.is_member:
             return self.async_abort(reason="device_gone")
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                self._hand_over = await async_hand_over(self._registrar, self._device_id, self._new_owner)
-            except LifecycleError as err:
+                self._hand_over = await hand_over(self._registrar, self._device_id, self._new_owner)
+            except StepError as err:
                 errors["base"] = err.reason
             else:
                 return await self.async_step_hand_over_done()
@@ -242,7 +240,11 @@ class AutoAddOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Cancel a hand-over the device has not taken, or let the device go now."""
-        records = [r for r in self._registrar.store.data.devices.values() if r.handover is not None]
+        records = [
+            r
+            for r in self._registrar.state.devices.values()
+            if r.change is not None and r.change.kind is ChangeKind.HANDOVER and r.is_member
+        ]
         if not records:
             return self.async_abort(reason="no_pending_hand_overs")
         errors: dict[str, str] = {}
@@ -250,12 +252,13 @@ class AutoAddOptionsFlow(OptionsFlow):
             device_id = user_input[CONF_DEVICE]
             try:
                 if user_input[CONF_ACTION] == "cancel":
-                    await async_cancel_hand_over(self._registrar, device_id)
+                    if not await cancel_hand_over(self._registrar, device_id):
+                        errors["base"] = "cancel_not_confirmed"
                 else:
-                    await self._registrar.async_finish_hand_over(device_id, confirmed=False)
-            except LifecycleError as err:
+                    remove(self._registrar, device_id)  # leaves this home; the hand-over stays owed
+            except StepError as err:
                 errors["base"] = err.reason
-            else:
+            if not errors:
                 return self._done()
         schema = vol.Schema(
             {
@@ -283,7 +286,7 @@ class AutoAddOptionsFlow(OptionsFlow):
                 errors[CONF_FILE] = "not_for_this_home"
             except UntrustedManufacturerError:
                 errors[CONF_FILE] = "untrusted_manufacturer"
-            except LifecycleError as err:
+            except StepError as err:
                 errors[CONF_FILE] = err.reason
             except AutoAddError:
                 errors[CONF_FILE] = "invalid_transfer"
@@ -303,7 +306,10 @@ class AutoAddOptionsFlow(OptionsFlow):
         """Show what the file hands over, and from whom, before accepting it."""
         assert self._transfer is not None
         if user_input is not None:
-            accept_transfer(self._registrar, self._transfer)
+            try:
+                accept_transfer(self._registrar, self._transfer)
+            except StepError as err:
+                return self.async_abort(reason=err.reason)
             return self._done()
         return self.async_show_form(
             step_id="accept_transfer_confirm",
@@ -324,8 +330,8 @@ class AutoAddOptionsFlow(OptionsFlow):
         if user_input is not None:
             try:
                 cert, name = parse_root(user_input[CONF_PEM], user_input.get(CONF_NAME))
-                registrar.async_add_root(cert, name)
-            except RootError as err:
+                add_root(registrar, cert, name)
+            except (RootError, StepError) as err:
                 errors[CONF_PEM] = err.reason
             else:
                 return self._done()
@@ -339,7 +345,7 @@ class AutoAddOptionsFlow(OptionsFlow):
             step_id="add_manufacturer",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
             errors=errors,
-            description_placeholders={"count": str(len(registrar.store.data.roots))},
+            description_placeholders={"count": str(len(registrar.state.roots))},
         )
 
     async def async_step_remove_manufacturer(
@@ -347,12 +353,12 @@ class AutoAddOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Revoke one or more manufacturer roots: their devices are flagged, new ones refused."""
         registrar = self._registrar
-        roots = registrar.store.data.roots
+        roots = registrar.state.roots
         if not roots:
             return self.async_abort(reason="no_manufacturers")
         if user_input is not None:
             for digest in user_input[CONF_ROOTS]:
-                registrar.async_remove_root(digest)
+                remove_root(registrar, digest)
             return self._done()
         options = [
             SelectOptionDict(
@@ -379,20 +385,17 @@ class AutoAddOptionsFlow(OptionsFlow):
         registrar = self._registrar
         errors: dict[str, str] = {}
         if user_input is not None:
-            block = (user_input.get(CONF_BLOCK) or "").strip().lower()
-            if block and not _DEVICE_ID.match(block):
+            to_block = (user_input.get(CONF_BLOCK) or "").strip().lower()
+            if to_block and not _DEVICE_ID.match(to_block):
                 errors[CONF_BLOCK] = "invalid_device_id"
             else:
-                if block:
-                    block_device(registrar, block, "blocked by the owner")
+                if to_block:
+                    block(registrar, to_block, "blocked by the owner")
                 for device_id in user_input.get(CONF_UNBLOCK, []):
-                    unblock_device(registrar, device_id)
+                    unblock(registrar, device_id)
                 return self._done()
-        known = [
-            r
-            for r in registrar.store.data.devices.values()
-            if r.device_id not in registrar.store.data.blocked
-        ]
+        known = [r for r in registrar.state.devices.values() if r.is_member]
+        blocked = [r.device_id for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED]
         schema: dict[Any, Any] = {
             vol.Optional(CONF_BLOCK): SelectSelector(
                 SelectSelectorConfig(
@@ -401,9 +404,9 @@ class AutoAddOptionsFlow(OptionsFlow):
                 )
             )
         }
-        if registrar.store.data.blocked:
+        if blocked:
             schema[vol.Optional(CONF_UNBLOCK)] = SelectSelector(
-                SelectSelectorConfig(options=list(registrar.store.data.blocked), multiple=True)
+                SelectSelectorConfig(options=blocked, multiple=True)
             )
         return self.async_show_form(step_id="block_device", data_schema=vol.Schema(schema), errors=errors)
 

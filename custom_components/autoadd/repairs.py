@@ -11,7 +11,9 @@ from homeassistant.data_entry_flow import FlowResult
 
 from .const import DOMAIN
 from .protocol.keys import format_fingerprint
-from .registrar import Registrar
+from .registrar.core import Registrar
+from .registrar.ownership import approve, reject
+from .registrar.record import DeviceRecord, Phase
 
 
 class ApproveDeviceFlow(RepairsFlow):
@@ -24,33 +26,37 @@ class ApproveDeviceFlow(RepairsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         """Show the device and the previous owner; offer accept or reject."""
-        waiting = self._registrar.store.data.awaiting.get(self._device_id)
-        if waiting is None:
+        record = self._waiting()
+        if record is None or record.approval is None:
             return self.async_abort(reason="no_longer_waiting")
         return self.async_show_menu(
             step_id="init",
             menu_options=["accept", "reject"],
             description_placeholders={
-                "manufacturer": waiting["manufacturer"],
-                "model": waiting["model"],
-                "serial_number": waiting["serial_number"] or "-",
+                "manufacturer": record.manufacturer,
+                "model": record.model,
+                "serial_number": record.serial_number or "-",
                 "device": self._device_id,
-                "previous_owner": format_fingerprint(bytes.fromhex(waiting["previous_owner"])),
+                "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner)),
             },
         )
 
+    def _waiting(self) -> DeviceRecord | None:
+        record = self._registrar.state.devices.get(self._device_id)
+        return record if record is not None and record.phase is Phase.AWAITING_APPROVAL else None
+
     async def async_step_accept(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         """Take the device in: it is onboarded now."""
-        if self._device_id not in self._registrar.store.data.awaiting:
+        if self._waiting() is None:
             return self.async_abort(reason="no_longer_waiting")  # decided meanwhile (another flow, a file)
-        self._registrar.async_approve(self._device_id)
+        approve(self._registrar, self._device_id)
         return self.async_create_entry(data={})
 
     async def async_step_reject(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         """Refuse the device; it is not asked about again until its chain changes."""
-        if self._device_id not in self._registrar.store.data.awaiting:
+        if self._waiting() is None:
             return self.async_abort(reason="no_longer_waiting")
-        self._registrar.async_reject(self._device_id)
+        reject(self._registrar, self._device_id)
         return self.async_create_entry(data={})
 
 

@@ -20,13 +20,25 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AutoAddConfigEntry
-from .const import DOMAIN, SIGNAL_DEVICE_UPDATED
-from .registrar import Registrar
-from .storage import DeviceRecord
+from .const import DOMAIN, SIGNAL_DEVICE_ADDED, SIGNAL_DEVICE_UPDATED
+from .registrar.core import Registrar
+from .registrar.record import ChangeKind, DeviceRecord, Phase
 
 PARALLEL_UPDATES = 0
 
-ONBOARDING_STATES = ["onboarded", "refused", "rotation_pending", "handover_pending", "revoked", "blocked"]
+ONBOARDING_STATES = [
+    "onboarded",
+    "refused",
+    "rotation_pending",
+    "rotation_sent",
+    "handover_pending",
+    "handover_sent",
+    "cancel_pending",
+    "cancel_sent",
+    "key_lost",
+    "revoked",
+    "blocked",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,16 +50,18 @@ class AutoAddSensorDescription(SensorEntityDescription):
 
 
 def _state(registrar: Registrar, record: DeviceRecord) -> str:
-    """The most pressing thing about a device, for its owner."""
-    if "blocked" in record.flags:
+    """The most pressing thing about a device, for its owner: a change is "sent" once it went out, but
+    only a proof from the device confirms it."""
+    if record.phase is Phase.BLOCKED:
         return "blocked"
+    if record.phase is Phase.KEY_LOST:
+        return "key_lost"
     if "revoked_manufacturer" in record.flags:
         return "revoked"
-    if record.handover is not None:
-        return "handover_pending"
-    if record.pending_links:
-        return "rotation_pending"
-    return "refused" if record.device_id in registrar.store.data.refused else "onboarded"
+    if record.change is not None:
+        kind = {ChangeKind.ROTATE: "rotation", ChangeKind.HANDOVER: "handover", ChangeKind.CANCEL: "cancel"}
+        return f"{kind[record.change.kind]}_{'sent' if record.change.sent else 'pending'}"
+    return "refused" if record.refusal is not None else "onboarded"
 
 
 SENSORS: tuple[AutoAddSensorDescription, ...] = (
@@ -64,7 +78,7 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
         translation_key="last_seen",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value=lambda _, record: datetime.fromisoformat(record.last_seen),
+        value=lambda _, record: datetime.fromisoformat(record.last_seen) if record.last_seen else None,
     ),
     AutoAddSensorDescription(
         key="owners",
@@ -93,14 +107,15 @@ async def async_setup_entry(
 
     @callback
     def add(device_id: str) -> None:
-        if device_id in added or device_id not in registrar.store.data.devices:
+        record = registrar.state.devices.get(device_id)
+        if device_id in added or record is None or not record.is_member:
             return
         added.add(device_id)
         async_add_entities(AutoAddSensor(registrar, device_id, description) for description in SENSORS)
 
-    for device_id in list(registrar.store.data.devices):
+    for device_id in list(registrar.state.devices):
         add(device_id)
-    entry.async_on_unload(async_dispatcher_connect(hass, SIGNAL_DEVICE_UPDATED, add))
+    entry.async_on_unload(async_dispatcher_connect(hass, SIGNAL_DEVICE_ADDED, add))
 
 
 class AutoAddSensor(SensorEntity):
@@ -119,14 +134,19 @@ class AutoAddSensor(SensorEntity):
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
 
     @property
+    def _record(self) -> DeviceRecord | None:
+        record = self._registrar.state.devices.get(self._device_id)
+        return record if record is not None and record.is_member else None
+
+    @property
     def available(self) -> bool:
-        """Available while the device is known to the registrar."""
-        return self._device_id in self._registrar.store.data.devices
+        """Available while the device is a member of this home."""
+        return self._record is not None
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Co-owners' fingerprints, for the owners sensor."""
-        record = self._registrar.store.data.devices.get(self._device_id)
+        record = self._record
         if record is None or self.entity_description.attributes is None:
             return None
         return self.entity_description.attributes(self._registrar, record)
@@ -134,14 +154,13 @@ class AutoAddSensor(SensorEntity):
     @property
     def native_value(self) -> str | int | datetime | None:
         """The value, from the device record."""
-        record = self._registrar.store.data.devices.get(self._device_id)
+        record = self._record
         return None if record is None else self.entity_description.value(self._registrar, record)
 
     async def async_added_to_hass(self) -> None:
-        """Follow the device's updates."""
-        self.async_on_remove(async_dispatcher_connect(self.hass, SIGNAL_DEVICE_UPDATED, self._updated))
-
-    @callback
-    def _updated(self, device_id: str) -> None:
-        if device_id == self._device_id:
-            self.async_write_ha_state()
+        """Follow this device's updates (a signal per device)."""
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, f"{SIGNAL_DEVICE_UPDATED}_{self._device_id}", self.async_write_ha_state
+            )
+        )

@@ -12,10 +12,12 @@ from homeassistant.helpers.service import async_register_admin_service
 import voluptuous as vol
 
 from .const import DOMAIN
-from .lifecycle import LifecycleError, async_hand_over, async_rotate_home_key
 from .protocol.errors import HomeKeyStringError
 from .protocol.home_key import parse_home_key
-from .registrar import Registrar
+from .registrar.core import Registrar
+from .registrar.handover import hand_over
+from .registrar.ports import StepError
+from .registrar.rotation import rotate_home_key
 
 SERVICE_ROTATE_HOME_KEY = "rotate_home_key"
 SERVICE_HAND_OVER_DEVICE = "hand_over_device"
@@ -37,16 +39,18 @@ def _registrar(hass: HomeAssistant) -> Registrar:
     raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
 
 
-def _lifecycle_error(err: LifecycleError) -> ServiceValidationError:
-    return ServiceValidationError(translation_domain=DOMAIN, translation_key=err.reason)
+def _step_error(err: StepError) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=err.reason, translation_placeholders=err.placeholders
+    )
 
 
 async def _rotate(call: ServiceCall) -> ServiceResponse:
     registrar = _registrar(call.hass)
     try:
-        progress = await async_rotate_home_key(registrar, destroy_old=call.data[ATTR_DESTROY_OLD_KEY])
-    except LifecycleError as err:
-        raise _lifecycle_error(err) from err
+        progress = await rotate_home_key(registrar, destroy_old=call.data[ATTR_DESTROY_OLD_KEY])
+    except StepError as err:
+        raise _step_error(err) from err
     return {"devices_pending": progress.pending, "devices_moved": progress.moved}
 
 
@@ -67,9 +71,9 @@ async def _hand_over(call: ServiceCall) -> ServiceResponse:
             translation_placeholders={"reason": err.detail},
         ) from err
     try:
-        result = await async_hand_over(registrar, autoadd_id, new_owner)
-    except LifecycleError as err:
-        raise _lifecycle_error(err) from err
+        result = await hand_over(registrar, autoadd_id, new_owner)
+    except StepError as err:
+        raise _step_error(err) from err
     return {"delivered": result.delivered, "transfer_file": base64.b64encode(result.transfer).decode("ascii")}
 
 

@@ -7,14 +7,16 @@ from http import HTTPStatus
 
 from aiohttp import web
 from homeassistant.components.http.auth import async_sign_path
+from homeassistant.components.http.const import KEY_HASS_USER
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 import segno
 
 from .const import DOMAIN
-from .lifecycle import LifecycleError, transfer_file
 from .protocol.transport import MEDIA_TYPE
+from .registrar.handover import transfer_file
+from .registrar.ports import StepError
 
 TRANSFER_PATH = "/api/autoadd/transfer/{device_id}"
 LINK_LIFETIME = timedelta(minutes=30)
@@ -24,7 +26,7 @@ _VIEW_REGISTERED = "autoadd_transfer_view"
 
 
 class TransferFileView(HomeAssistantView):
-    """Serves a pending hand-over's transfer file to the signed-in owner."""
+    """Serves a pending hand-over's transfer file to a signed-in administrator (it is part of a hand-over)."""
 
     url = TRANSFER_PATH
     name = "api:autoadd:transfer"
@@ -32,13 +34,15 @@ class TransferFileView(HomeAssistantView):
 
     async def get(self, request: web.Request, device_id: str) -> web.Response:
         """The transfer file, as an attachment."""
+        if not request[KEY_HASS_USER].is_admin:
+            return web.Response(status=HTTPStatus.FORBIDDEN)
         hass = request.app[KEY_HASS]
         for entry in hass.config_entries.async_entries(DOMAIN):
             if entry.state is not ConfigEntryState.LOADED:
                 continue
             try:
                 data = transfer_file(entry.runtime_data.registrar, device_id)
-            except LifecycleError:
+            except StepError:
                 break
             return web.Response(
                 body=data,

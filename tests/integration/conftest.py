@@ -27,7 +27,7 @@ from custom_components.autoadd.protocol.encoding import dumps
 from custom_components.autoadd.protocol.handshake import read_hello
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, private_key_to_pem
 from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO
-from custom_components.autoadd.registrar import Candidate, Registrar
+from custom_components.autoadd.registrar.core import Candidate, Registrar
 from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
 from tests.factory import Device, Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, make_running_device

@@ -1,0 +1,289 @@
+"""The registrar: schedules attempts, runs the handshake, and applies what the evidence says.
+
+One attempt per device at a time, at most MAX_CONCURRENT at once. An announcement only says where to try;
+the proof decides (verdict.py) and machine.py moves the record. No answer is retried with back-off; a
+refusal is remembered and not retried before its back-off, unless the device announces something new.
+Every link this home signs and every key change is on disk before anything is sent (`commit`); other
+changes are saved soon after (`changed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import logging
+
+from cryptography import x509
+
+from custom_components.autoadd.protocol.chain import verify_chain
+from custom_components.autoadd.protocol.errors import AutoAddError
+from custom_components.autoadd.protocol.transport import RATE_LIMITED
+
+from . import failures, machine, session
+from .keys import HomeKey, HomeKeys, utcnow
+from .machine import Events
+from .ports import (
+    DeviceSaidError,
+    DeviceUnreachableError,
+    Owner,
+    Persistence,
+    PersistError,
+    Scheduler,
+    Transport,
+)
+from .record import Address, DeviceRecord, Phase
+from .session import Purpose
+from .state import RegistrarState
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_CONCURRENT = 8
+RETRY_BASE = 15.0
+RETRY_MAX = 15 * 60.0
+REFUSAL_BACKOFF = timedelta(hours=1)
+MAX_HISTORY = 200
+#: Device answers to a note that mean "start a new handshake" (§12).
+NEW_SESSION = frozenset({"unknown_session", "chain_head_mismatch"})
+MAX_NEW_SESSIONS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A device as mDNS announced it: where to try, nothing more."""
+
+    device_id: str
+    host: str
+    port: int
+    claimed: bool
+    txt: dict[str, str]
+
+
+class Registrar:
+    """The home registrar core, over the ports its host provides."""
+
+    def __init__(
+        self,
+        keys: HomeKeys,
+        state: RegistrarState,
+        *,
+        persistence: Persistence,
+        transport: Transport,
+        owner: Owner,
+        scheduler: Scheduler,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """Bind to the loaded keys and state."""
+        self.keys = keys
+        self.state = state
+        self.persistence = persistence
+        self.transport = transport
+        self.owner = owner
+        self.scheduler = scheduler
+        self.clock = clock
+        self.semaphore = asyncio.Semaphore(MAX_CONCURRENT)
+        self._commit_lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._busy: set[str] = set()
+        self._again: dict[str, tuple[Address, Purpose]] = {}
+        self.retries: dict[str, Callable[[], None]] = {}
+        self.failures: dict[str, int] = {}
+        self.checked: set[str] = set()
+        self.announced_txt: dict[str, dict[str, str]] = {}
+        self.closed = False
+        self.active_handshakes = 0
+        self.peak_handshakes = 0
+
+    @property
+    def home(self) -> HomeKey:
+        """The current home key."""
+        return self.keys.current
+
+    @property
+    def roots(self) -> list[x509.Certificate]:
+        """The trusted manufacturer root certificates."""
+        return [root.certificate() for root in self.state.roots]
+
+    def now(self) -> str:
+        """The current time, as stored."""
+        return self.clock().isoformat()
+
+    def timestamp(self) -> int:
+        """The current time, as signed."""
+        return int(self.clock().timestamp())
+
+    def lock(self, device_id: str) -> asyncio.Lock:
+        """The lock held while anything talks to this device."""
+        return self._locks.setdefault(device_id, asyncio.Lock())
+
+    # --- persistence and history --------------------------------------------------------------------------
+
+    async def commit[T](self, mutate: Callable[[], T]) -> T:
+        """Apply `mutate` and put the state on disk before returning; if the write fails, memory is
+        put back as it was and PersistError raised."""
+        async with self._commit_lock:
+            before = self.state.snapshot()
+            try:
+                result = mutate()
+                await self.persistence.save_state(self.state)
+            except BaseException:
+                self.state.restore(before)
+                raise
+        return result
+
+    def changed(self, device_id: str) -> None:
+        """Something about a device changed that may be saved a little later."""
+        self.persistence.schedule_save()
+        self.owner.device_updated(device_id)
+
+    def tell(self, record: DeviceRecord, events: Events) -> None:
+        """Append events to the device's history and tell the owner."""
+        for event, detail in events:
+            entry = {"at": self.now(), "event": event, **detail}
+            record.history.append(entry)
+            del record.history[:-MAX_HISTORY]
+            self.owner.history(record.device_id, entry)
+
+    def record(self, device_id: str) -> DeviceRecord:
+        """The device's record, made (as SEEN) if there is none."""
+        return self.state.devices.setdefault(device_id, DeviceRecord(device_id=device_id))
+
+    # --- start and stop -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check what is on disk, then try every device this home owes something or should verify."""
+        for record in list(self.state.devices.values()):
+            self._check_keys(record)
+            address = record.address or record.hint
+            purpose = self._start_purpose(record)
+            if address is not None and purpose is not None:
+                self._launch(record.device_id, address, purpose)
+
+    def _check_keys(self, record: DeviceRecord) -> None:
+        """A device whose stored chain is this home's but whose keys are all gone: tell the owner."""
+        if record.phase not in (Phase.ONBOARDED, Phase.CHANGING_OWNER) or not record.chain:
+            return
+        held = machine.held_links(record)
+        try:
+            chain = verify_chain(held, roots=None, now=self.clock())
+        except AutoAddError:
+            return
+        if self.keys.signer_for(chain.head.owners) is None:
+            expected = chain.head.owner_fingerprints[0]
+            self.tell(record, machine.key_lost_at_start(record, expected))
+            failures.raise_key_lost(self, record)
+            self.changed(record.device_id)
+
+    @staticmethod
+    def _start_purpose(record: DeviceRecord) -> Purpose | None:
+        if record.phase in (Phase.BLOCKED, Phase.HANDED_OVER, Phase.REJECTED, Phase.AWAITING_APPROVAL):
+            return None
+        if record.change is not None or record.phase is Phase.APPROVED:
+            return Purpose.DELIVER
+        if record.is_member:
+            return Purpose.CHECK
+        if record.phase is Phase.SEEN and record.refusal is None:
+            return Purpose.ONBOARD
+        return None
+
+    def stop(self) -> None:
+        """Stop scheduling; running attempts are cancelled by the host's scheduler."""
+        self.closed = True
+        for cancel in self.retries.values():
+            cancel()
+        self.retries.clear()
+
+    # --- announcements ------------------------------------------------------------------------------------
+
+    def announce(self, candidate: Candidate) -> None:
+        """A device was announced: decide whether an attempt is worth it. Nothing here is evidence."""
+        if self.closed:
+            return
+        record = self.state.devices.get(candidate.device_id)
+        if record is not None and record.phase is Phase.BLOCKED:
+            return
+        address = Address(candidate.host, candidate.port)
+        if candidate.txt:
+            self.announced_txt[candidate.device_id] = dict(candidate.txt)
+        if record is not None and record.hint != address:
+            record.hint = address
+            self.persistence.schedule_save()
+        purpose = self._purpose(record, candidate, address)
+        if purpose is None or not self._due(record, candidate, address):
+            return
+        self._launch(candidate.device_id, address, purpose)
+
+    def _purpose(  # noqa: PLR0911 - a decision table
+        self, record: DeviceRecord | None, candidate: Candidate, address: Address
+    ) -> Purpose | None:
+        if record is None:
+            return Purpose.ONBOARD
+        if record.change is not None or record.phase is Phase.APPROVED:
+            return Purpose.DELIVER
+        if record.phase is Phase.AWAITING_APPROVAL:
+            return None  # the owner has not decided
+        if record.phase in (Phase.REMOVED, Phase.HANDED_OVER):
+            return None if candidate.claimed else Purpose.ONBOARD
+        if record.is_member:
+            if not candidate.claimed:
+                return Purpose.ONBOARD  # it lost its imprint (factory reset)
+            if address != record.address or record.device_id not in self.checked:
+                return Purpose.CHECK
+            return None
+        return Purpose.ONBOARD
+
+    def _due(self, record: DeviceRecord | None, candidate: Candidate, address: Address) -> bool:
+        refusal = record.refusal if record is not None else None
+        if refusal is None or (candidate.txt and candidate.txt != refusal.txt):
+            return True
+        if record is not None and record.is_member and address == record.address:
+            return True  # a failure elsewhere (an impostor at another address) never holds back a member
+        return self.clock() >= datetime.fromisoformat(refusal.retry_after)
+
+    def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER) -> None:
+        """Try a device at its last proven (else announced) address now, whatever its back-off."""
+        record = self.state.devices.get(device_id)
+        address = record and (record.address or record.hint)
+        if not self.closed and address:
+            self._launch(device_id, address, purpose)
+
+    def _launch(self, device_id: str, address: Address, purpose: Purpose) -> None:
+        if device_id in self._busy:
+            self._again[device_id] = (address, purpose)
+            return
+        self._busy.add(device_id)
+        self.scheduler.spawn(self.attempt(device_id, address, purpose), f"autoadd {purpose} {device_id[:12]}")
+
+    # --- attempts -----------------------------------------------------------------------------------------
+
+    async def attempt(self, device_id: str, address: Address, purpose: Purpose) -> None:
+        """One attempt, its failures recorded; also awaited directly by owner steps that deliver now."""
+        try:
+            async with self.semaphore:
+                self.active_handshakes += 1
+                self.peak_handshakes = max(self.peak_handshakes, self.active_handshakes)
+                try:
+                    async with self.lock(device_id):
+                        await session.run(self, device_id, address, purpose)
+                finally:
+                    self.active_handshakes -= 1
+        except DeviceUnreachableError as err:
+            failures.retry(self, device_id, address, purpose, err)
+        except DeviceSaidError as err:
+            if err.peer_code == RATE_LIMITED:
+                failures.retry(self, device_id, address, purpose, err)
+            else:
+                failures.refuse(self, device_id, err, address)
+        except PersistError as err:
+            _LOGGER.error("Device %s: could not store a step, nothing was sent: %s", device_id[:12], err)
+            failures.retry(self, device_id, address, purpose, DeviceUnreachableError(str(err)))
+        except AutoAddError as err:
+            failures.refuse(self, device_id, err, address)
+        else:
+            self.failures.pop(device_id, None)
+        finally:
+            self._busy.discard(device_id)
+            again = self._again.pop(device_id, None)
+            if again is not None and not self.closed:
+                self._launch(device_id, *again)

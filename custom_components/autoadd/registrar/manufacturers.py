@@ -1,0 +1,49 @@
+"""The manufacturers this home trusts: adding a root, revoking one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+
+from custom_components.autoadd.protocol.errors import UntrustedManufacturerError
+
+from .ports import StepError
+from .state import TrustedRoot
+
+if TYPE_CHECKING:
+    from .core import Registrar
+
+REVOKED = "revoked_manufacturer"
+
+
+def add_root(registrar: Registrar, cert: x509.Certificate, name: str) -> None:
+    """Trust a manufacturer root; devices refused as from an unknown manufacturer are tried when next seen."""
+    root = TrustedRoot.from_certificate(cert, name)
+    state = registrar.state
+    if any(known.fingerprint == root.fingerprint for known in state.roots):
+        raise StepError("already_trusted")
+    state.roots.append(root)
+    state.revoked_roots.pop(root.fingerprint, None)
+    for record in state.devices.values():
+        if record.refusal is not None and record.refusal.code == UntrustedManufacturerError.code:
+            record.refusal = None
+            registrar.changed(record.device_id)
+        if record.manufacturer_root == root.fingerprint and REVOKED in record.flags:
+            record.flags.remove(REVOKED)
+            registrar.changed(record.device_id)
+    registrar.persistence.schedule_save()
+
+
+def remove_root(registrar: Registrar, digest: str) -> None:
+    """Revoke a manufacturer root: its new devices are refused, the ones it vouches for flagged."""
+    state = registrar.state
+    for root in [root for root in state.roots if root.fingerprint == digest]:
+        state.roots.remove(root)
+        state.revoked_roots[digest] = {"name": root.name, "at": registrar.now()}
+    for record in state.devices.values():
+        if record.manufacturer_root == digest and REVOKED not in record.flags and record.is_member:
+            record.flags.append(REVOKED)
+            registrar.tell(record, [("revoked", {"manufacturer_root": digest})])
+            registrar.changed(record.device_id)
+    registrar.persistence.schedule_save()

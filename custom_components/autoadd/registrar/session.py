@@ -1,0 +1,200 @@
+"""One attempt at a device: hello and proof, the verdict, and what follows it (a note, a push, or
+recording what the proof showed). Everything learnt here comes from a proof or a receipt."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from enum import StrEnum
+import logging
+from typing import TYPE_CHECKING
+
+from custom_components.autoadd.protocol.chain import VerifiedChain
+from custom_components.autoadd.protocol.errors import AutoAddError, NotOwnerError, WrongDeviceError
+from custom_components.autoadd.protocol.handshake import ProvenDevice, RegistrarHandshake
+
+from . import failures, machine
+from .ports import DeviceConnection, DeviceSaidError, DeviceUnreachableError
+from .record import Address, DeviceRecord, Phase
+from .rotation import after_confirmation, sign_rotation_for
+from .verdict import AskOwner, KeyLost, Left, Present, Push, Refuse, Rotate, judge_proof
+
+if TYPE_CHECKING:
+    from .core import Registrar
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Purpose(StrEnum):
+    """Why an attempt is made."""
+
+    ONBOARD = "onboard"
+    DELIVER = "deliver"
+    CHECK = "check"
+
+
+#: Device answers to a note that mean "start a new handshake" (§12).
+NEW_SESSION = frozenset({"unknown_session", "chain_head_mismatch"})
+MAX_NEW_SESSIONS = 2
+
+
+async def ask[T](call: Awaitable[T]) -> T:
+    """Await a device call; the device's error answers become DeviceSaidError (its words, not ours)."""
+    try:
+        return await call
+    except (DeviceUnreachableError, DeviceSaidError):
+        raise
+    except AutoAddError as err:
+        raise DeviceSaidError(getattr(err, "peer_code", err.code), err.detail) from err
+
+
+async def prove(
+    registrar: Registrar, conn: DeviceConnection, device_id: str
+) -> tuple[RegistrarHandshake, ProvenDevice]:
+    """Hello and proof: the only way to learn anything about a device."""
+    session = RegistrarHandshake(registrar.home.key, issued_at=registrar.timestamp())
+    bundle: bytes = await ask(conn.hello(session.hello))
+    proven = session.read_proof(bundle, roots=registrar.roots, now=registrar.clock())
+    if proven.device_id.hex() != device_id:
+        raise WrongDeviceError(f"the device announced {device_id[:12]} but proved another identity")
+    return session, proven
+
+
+async def run(registrar: Registrar, device_id: str, address: Address, purpose: Purpose) -> None:
+    """One attempt: prove, decide, and act, starting over where §12 says so."""
+    conn = registrar.transport(address.host, address.port)
+    sessions = pushes = 0
+    while True:
+        session, proven = await prove(registrar, conn, device_id)
+        registrar.checked.add(device_id)
+        verdict = judge_proof(registrar.state.devices.get(device_id), proven.chain, registrar.keys)
+        if isinstance(verdict, Rotate):
+            await sign_rotation_for(registrar, device_id, proven.chain, verdict.chain, verdict.signer)
+            verdict = judge_proof(registrar.state.devices.get(device_id), proven.chain, registrar.keys)
+        if isinstance(verdict, Push) and pushes == 0:
+            pushes += 1
+            _mark_sent(registrar, device_id)
+            try:
+                await ask(conn.links(list(verdict.links)))
+            except DeviceSaidError as err:
+                _LOGGER.info("Device %s did not take the hand-over (%s)", device_id[:12], err.peer_code)
+            continue  # only a new proof says whether it took them
+        if isinstance(verdict, Present):
+            try:
+                await _onboard(
+                    registrar,
+                    conn,
+                    proved=(session, proven),
+                    verdict=verdict,
+                    address=address,
+                    purpose=purpose,
+                )
+            except DeviceSaidError as err:
+                if err.peer_code in NEW_SESSION and sessions < MAX_NEW_SESSIONS:
+                    sessions += 1
+                    continue
+                raise
+            return
+        _apply(registrar, device_id, proven, verdict, address)
+        return
+
+
+async def _onboard(
+    registrar: Registrar,
+    conn: DeviceConnection,
+    *,
+    proved: tuple[RegistrarHandshake, ProvenDevice],
+    verdict: Present,
+    address: Address,
+    purpose: Purpose,
+) -> None:
+    session, proven = proved
+    record = registrar.state.devices.get(proven.device_id.hex())
+    quiet = (
+        purpose is Purpose.CHECK
+        and not verdict.links
+        and record is not None
+        and record.is_member
+        and record.phase is not Phase.KEY_LOST
+    )
+    if quiet and record is not None:
+        _learn(registrar, record, proven)
+        registrar.tell(record, machine.on_check(record, proven.chain, address, registrar.now()))
+        registrar.changed(record.device_id)
+        return
+    if verdict.links:
+        _mark_sent(registrar, proven.device_id.hex())
+    note = session.make_note(signer=verdict.signer, issued_at=registrar.timestamp(), links=verdict.links)
+    receipt: bytes = await ask(conn.note(note))
+    session.read_receipt(receipt)
+    _joined(registrar, proven, verdict.chain, address)
+
+
+def _learn(registrar: Registrar, record: DeviceRecord, proven: ProvenDevice) -> None:
+    identity = proven.identity
+    record.manufacturer = identity.manufacturer
+    record.model = proven.chain.model or identity.model or "AutoAdd device"
+    record.serial_number = identity.serial_number
+    record.manufacturer_root = identity.issuer.root_fingerprint.hex()
+
+
+def _mark_sent(registrar: Registrar, device_id: str) -> None:
+    record = registrar.state.devices.get(device_id)
+    if record is not None and record.change is not None and not record.change.sent:
+        record.change.sent = True
+        registrar.changed(device_id)
+
+
+def _joined(registrar: Registrar, proven: ProvenDevice, chain: VerifiedChain, address: Address) -> None:
+    record = registrar.record(proven.device_id.hex())
+    _learn(registrar, record, proven)
+    was_member = record.is_member
+    first = record.onboarded_at is None
+    events = machine.on_receipt(record, chain, address, registrar.now())
+    registrar.tell(record, events)
+    registrar.owner.clear_issue("approve", record.device_id)
+    registrar.owner.clear_issue("key_lost", record.device_id)
+    registrar.owner.clear_issue("suspicious", record.device_id)
+    if record.is_member and (not was_member or first):
+        _LOGGER.info("Onboarded %s %s (%s)", record.manufacturer, record.model, record.device_id[:12])
+    if record.is_member:
+        registrar.owner.device_joined(record, first=first or not was_member)
+    registrar.failures.pop(record.device_id, None)
+    registrar.changed(record.device_id)
+    after_confirmation(registrar)
+
+
+def _apply(
+    registrar: Registrar,
+    device_id: str,
+    proven: ProvenDevice,
+    verdict: Left | KeyLost | AskOwner | Refuse | Push | Rotate,
+    address: Address,
+) -> None:
+    record = registrar.record(device_id)
+    _learn(registrar, record, proven)
+    now = registrar.now()
+    if isinstance(verdict, Left):
+        was_member = record.is_member
+        registrar.tell(record, machine.on_left(record, proven.chain, address, now))
+        if was_member and not record.is_member:
+            registrar.owner.device_left(record)
+        after_confirmation(registrar)
+    elif isinstance(verdict, KeyLost):
+        registrar.tell(record, machine.on_key_lost(record, proven.chain, address, verdict.expected[0], now))
+        failures.raise_key_lost(registrar, record)
+    elif isinstance(verdict, AskOwner):
+        registrar.tell(
+            record, machine.on_ask_owner(record, proven.chain, address, verdict.previous_owner, now)
+        )
+        failures.raise_approval(registrar, record)
+    elif isinstance(verdict, Refuse):
+        failures.refuse(
+            registrar, device_id, verdict.error, address, proven_not_ours=True, outdated=verdict.outdated
+        )
+        return
+    else:  # a push that did not move the device's head: the device keeps refusing the links
+        failures.refuse(
+            registrar, device_id, NotOwnerError("the device did not take the links it was sent"), address
+        )
+        return
+    registrar.changed(device_id)

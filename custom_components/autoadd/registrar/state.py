@@ -1,0 +1,97 @@
+"""What the registrar store holds: trusted roots, one record per device, a rotation in progress."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from cryptography import x509
+
+from custom_components.autoadd.protocol.certificates import (
+    certificate_public_key,
+    certificate_to_pem,
+    load_pem_certificates,
+)
+from custom_components.autoadd.protocol.keys import fingerprint
+
+from .keys import utcnow
+from .record import DeviceRecord
+
+#: The registrar store's layout: 1 was 0.1.0's maps, 2 is one record per device (migration.py).
+STATE_VERSION = 2
+
+
+@dataclass
+class TrustedRoot:
+    """A manufacturer root the owner trusts."""
+
+    name: str
+    pem: str
+    fingerprint: str
+    added_on: str
+
+    @classmethod
+    def from_certificate(cls, cert: x509.Certificate, name: str) -> Self:
+        """Record a root certificate."""
+        return cls(
+            name=name,
+            pem=certificate_to_pem(cert).decode(),
+            fingerprint=fingerprint(certificate_public_key(cert)).hex(),
+            added_on=utcnow().isoformat(),
+        )
+
+    def certificate(self) -> x509.Certificate:
+        """The certificate."""
+        return load_pem_certificates(self.pem.encode())[0]
+
+    def as_dict(self) -> dict[str, str]:
+        """Stored form."""
+        return {
+            "name": self.name,
+            "pem": self.pem,
+            "fingerprint": self.fingerprint,
+            "added_on": self.added_on,
+        }
+
+
+@dataclass
+class RegistrarState:
+    """Everything in the registrar store."""
+
+    roots: list[TrustedRoot] = field(default_factory=list)
+    devices: dict[str, DeviceRecord] = field(default_factory=dict)
+    #: Manufacturer roots the owner revoked: {fingerprint: {"name", "at"}}.
+    revoked_roots: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: A key rotation whose links are signed: {"old", "new", "destroy_old", "started_at"}.
+    rotation: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "roots": [root.as_dict() for root in self.roots],
+            "devices": {key: record.as_dict() for key, record in self.devices.items()},
+            "revoked_roots": self.revoked_roots,
+            "rotation": self.rotation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Read the JSON form (version 2)."""
+        return cls(
+            roots=[TrustedRoot(**root) for root in data.get("roots", [])],
+            devices={key: DeviceRecord.from_dict(rec) for key, rec in data.get("devices", {}).items()},
+            revoked_roots=dict(data.get("revoked_roots", {})),
+            rotation=data.get("rotation"),
+        )
+
+    def snapshot(self) -> RegistrarState:
+        """A deep copy, to put back when a step fails to persist."""
+        return copy.deepcopy(self)
+
+    def restore(self, snapshot: RegistrarState) -> None:
+        """Put a snapshot back in place (same object, so every holder sees it)."""
+        self.roots = snapshot.roots
+        self.devices = snapshot.devices
+        self.revoked_roots = snapshot.revoked_roots
+        self.rotation = snapshot.rotation

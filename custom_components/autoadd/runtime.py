@@ -1,0 +1,129 @@
+"""Home Assistant's side of the registrar core's ports: the device registry, events, repair issues,
+background tasks and timers, and the HTTP client on the shared session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+import contextlib
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+
+from .const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP, SIGNAL_DEVICE_ADDED, SIGNAL_DEVICE_UPDATED
+from .device_client import DeviceClient
+from .registrar.ports import DeviceConnection, Issue
+from .registrar.record import DeviceRecord
+
+REQUEST_TIMEOUT = 10.0
+
+#: Repair issue translation keys per kind of issue the core raises.
+ISSUE_KEYS = {
+    "approve": "approve_device",
+    "suspicious": "suspicious_device",
+    "key_lost": "key_lost",
+    "transfer_outdated": "transfer_outdated",
+}
+
+
+def device_name(record: DeviceRecord) -> str:
+    """The registry name of a device."""
+    return f"{record.model} {record.serial_number or record.device_id[:8]}"
+
+
+class HassRuntime:
+    """The core's Owner and Scheduler, on one config entry."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Bind to the entry."""
+        self.hass = hass
+        self.entry_id = entry_id
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- transport ------------------------------------------------------------------------------------
+
+    def transport(self, host: str, port: int) -> DeviceConnection:
+        """A client for one device, on Home Assistant's shared session."""
+        return DeviceClient(async_get_clientsession(self.hass), host, port, timeout=REQUEST_TIMEOUT)
+
+    # --- scheduler ------------------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run in the background; cancelled at unload."""
+        task = self.hass.async_create_background_task(coro, name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def call_later(self, delay: float, action: Callable[[], None]) -> Callable[[], None]:
+        """A timer."""
+        return async_call_later(self.hass, delay, callback(lambda _now: action()))
+
+    async def async_cancel_tasks(self) -> None:
+        """Cancel and wait for every background task."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- owner ----------------------------------------------------------------------------------------
+
+    def device_joined(self, record: DeviceRecord, *, first: bool) -> None:
+        """Add the device to the registry; fire the onboarded event the first time."""
+        device = dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.entry_id,
+            identifiers={(DOMAIN, record.device_id)},
+            manufacturer=record.manufacturer,
+            model=record.model,
+            name=device_name(record),
+            serial_number=record.serial_number,
+        )
+        async_dispatcher_send(self.hass, SIGNAL_DEVICE_ADDED, record.device_id)
+        if first:
+            self.hass.bus.async_fire(
+                EVENT_DEVICE_ONBOARDED,
+                {
+                    "device_id": device.id,
+                    "autoadd_id": record.device_id,
+                    "manufacturer": record.manufacturer,
+                    "model": record.model,
+                    "name": device.name,
+                },
+            )
+
+    def device_left(self, record: DeviceRecord) -> None:
+        """The device is not this home's any more: it leaves the registry (its history stays stored)."""
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={(DOMAIN, record.device_id)})
+        if device is not None and self.entry_id in device.config_entries:
+            registry.async_update_device(device.id, remove_config_entry_id=self.entry_id)
+
+    def device_updated(self, device_id: str) -> None:
+        """Entities of the device refresh."""
+        async_dispatcher_send(self.hass, f"{SIGNAL_DEVICE_UPDATED}_{device_id}")
+
+    def history(self, device_id: str, entry: dict[str, str]) -> None:
+        """An ownership event, for automations and the logbook."""
+        self.hass.bus.async_fire(EVENT_OWNERSHIP, {"autoadd_id": device_id, **entry})
+
+    def raise_issue(self, issue: Issue) -> None:
+        """A repair issue."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{issue.kind}_{issue.device_id}",
+            is_fixable=issue.fixable,
+            is_persistent=issue.fixable,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_KEYS[issue.kind],
+            translation_placeholders=issue.placeholders,
+            data={"device_id": issue.device_id} if issue.fixable else None,
+        )
+
+    def clear_issue(self, kind: str, device_id: str) -> None:
+        """The issue no longer holds."""
+        ir.async_delete_issue(self.hass, DOMAIN, f"{kind}_{device_id}")
