@@ -298,3 +298,16 @@ def key_lost_at_start(record: DeviceRecord, expected: bytes) -> Events:
     if record.phase in (P.ONBOARDED, P.CHANGING_OWNER):
         move(record, P.KEY_LOST, Evidence.START)
     return [("key_lost", {"expected": expected.hex()})]
+
+
+def state_diagram() -> str:
+    """The transition table as a Mermaid state diagram (docs/design.md holds exactly this)."""
+    lines = ["stateDiagram-v2", "    [*] --> seen: announced (a hint only)"]
+    for (source, target), (evidence, text) in TRANSITIONS.items():
+        if target is P.BLOCKED or source is P.BLOCKED:
+            continue
+        also = ALSO.get((source, target))
+        label = f"{evidence.value}{'/' + also.value if also else ''}: {text}"
+        lines.append(f"    {source.value} --> {target.value}: {label}")
+    lines.append("    note right of blocked: any phase <-> blocked (owner); never contacted while blocked")
+    return "\n".join(lines)

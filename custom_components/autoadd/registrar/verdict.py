@@ -119,7 +119,8 @@ def judge_proof(  # noqa: PLR0911 - one return per verdict, in the order they ar
     if not owners & ours:
         if record.chain and _continues_beyond_us(record, chain, keys):
             stored_owners = set(record.owners_bytes())
-            return KeyLost(tuple(o for o in extended.head.owner_fingerprints if o not in stored_owners))
+            new = tuple(o for o in extended.head.owner_fingerprints if o not in stored_owners)
+            return KeyLost(new or extended.head.owner_fingerprints)
         if record.chain and set(record.owners_bytes()) & ours and record.phase in ACCEPTED:
             return Left()
         outdated = record.phase is Phase.APPROVED and bool(record.approval and record.approval.transfer)
