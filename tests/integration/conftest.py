@@ -244,3 +244,86 @@ async def switch_home(
     assert await hass.config_entries.async_setup(other.entry_id)
     await hass.async_block_till_done()
     return other
+
+
+# --- Shared by the issue-9 tests: announcements, the sensor state, and impostors at a device's address ---
+
+from dataclasses import dataclass, field  # noqa: E402
+import socket  # noqa: E402
+
+from homeassistant.helpers import entity_registry as er  # noqa: E402
+from zeroconf.asyncio import AsyncServiceInfo  # noqa: E402
+
+from custom_components.autoadd.const import SERVICE_TYPE  # noqa: E402
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Wait until every attempt, save and task the last step started has finished."""
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def service_info(device_id: str, port: int, *, claimed: bool) -> AsyncServiceInfo:
+    """The resolved mDNS record of an AutoAdd device on 127.0.0.1 (anyone on the network can send one)."""
+    return AsyncServiceInfo(
+        SERVICE_TYPE,
+        f"Lamp-{device_id[:8]}.{SERVICE_TYPE}",
+        addresses=[socket.inet_aton("127.0.0.1")],
+        port=port,
+        properties={"v": "1", "id": device_id, "st": "claimed" if claimed else "unclaimed"},
+    )
+
+
+def announce(entry: MockConfigEntry, device_id: str, port: int, *, claimed: bool) -> None:
+    """Hand an announcement to the entry's mDNS browser, as zeroconf would."""
+    entry.runtime_data.browser.async_service_info(service_info(device_id, port, claimed=claimed))
+
+
+def onboarding_state(hass: HomeAssistant, device_id: str) -> str | None:
+    """The state of a member's onboarding_state sensor (None: it has none)."""
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{device_id}_onboarding_state")
+    state = hass.states.get(entity_id) if entity_id else None
+    return state.state if state else None
+
+
+@dataclass
+class Impostor:
+    """Something at a device's address that is not the device: it answers `/info` as the device did and
+    `204` to `/links` and `/note`, and `/hello` with `hello` (a replayed proof) or `204`."""
+
+    runner: web.AppRunner
+    port: int
+    requests: list[str] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        """Stop answering."""
+        await self.runner.cleanup()
+
+
+@pytest.fixture
+async def impostor(socket_enabled: None) -> AsyncIterator[Callable[..., Awaitable[Impostor]]]:
+    """Start an impostor on 127.0.0.1: `await impostor(info, port=..., hello=...)`."""
+    started: list[Impostor] = []
+
+    async def start(info: bytes, *, port: int = 0, hello: bytes | None = None) -> Impostor:
+        requests: list[str] = []
+
+        async def answer(request: web.Request) -> web.Response:
+            requests.append(request.path)
+            if request.method == "GET":
+                return web.Response(body=info, content_type=MEDIA_TYPE)
+            if request.path == PATH_HELLO and hello is not None:
+                return web.Response(body=hello, content_type=MEDIA_TYPE)
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        fake = Impostor(runner, int(runner.addresses[0][1]), requests)
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        await fake.stop()

@@ -16,12 +16,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUs
 import voluptuous as vol
 
 from custom_components.autoadd.const import DOMAIN
-from custom_components.autoadd.lifecycle import RotationProgress, rotation_progress
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.home_key import format_home_key
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
-from custom_components.autoadd.storage import HOME_KEY_STORE, HomeKey
+from custom_components.autoadd.registrar.keys import HomeKey
+from custom_components.autoadd.registrar.record import Phase
+from custom_components.autoadd.registrar.rotation import RotationProgress, rotation_progress
+from custom_components.autoadd.storage import HOME_KEY_STORE
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, device_refuses
 
@@ -33,7 +35,7 @@ HAND_OVER = "hand_over_device"
 
 async def onboard(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice) -> dr.DeviceEntry:
     """Onboard a reference device; return its device registry entry."""
-    registrar_of(entry).async_candidate(candidate_for(device))
+    registrar_of(entry).announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     device_entry = registered(hass, device.spec.device_id.hex())
     assert device_entry is not None
@@ -83,7 +85,7 @@ async def test_rotate_moves_devices_and_destroys_the_old_key(
     assert await device_refuses(online, home) == "not_owner"
 
     await offline.start(offline.port)
-    registrar.async_candidate(candidate_for(offline, claimed=True))
+    registrar.announce(candidate_for(offline, claimed=True))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert offline.device is not None
     assert offline.device.state.owner == new
@@ -103,8 +105,8 @@ async def test_rotate_keeps_the_old_key_by_default(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert response == {"devices_pending": 1, "devices_moved": 0}
     assert registrar.keys.retired[0].key is not None
-    assert registrar.store.data.rotation is not None
-    assert registrar.store.data.rotation["destroy_old"] is False
+    assert registrar.state.rotation is not None
+    assert registrar.state.rotation["destroy_old"] is False
 
 
 async def test_rotate_without_devices(hass: HomeAssistant, loaded: MockConfigEntry, home: PrivateKey) -> None:
@@ -112,7 +114,7 @@ async def test_rotate_without_devices(hass: HomeAssistant, loaded: MockConfigEnt
     assert await hass.services.async_call(DOMAIN, ROTATE, {}, blocking=True) is None
     registrar = registrar_of(loaded)
     assert registrar.home.fingerprint != fingerprint(home.public_key())
-    assert registrar.store.data.rotation is None
+    assert registrar.state.rotation is None
     assert [old.key for old in registrar.keys.retired] == [None]  # nothing left to move
     assert await call(hass, ROTATE, {"destroy_old_key": False}) == {"devices_pending": 0, "devices_moved": 0}
 
@@ -166,11 +168,14 @@ async def test_hand_over_pushed(
     assert chain.history[-1].signer == fingerprint(home.public_key())
 
     assert registered(hass, device_id) is None
-    assert device_id not in registrar_of(loaded).store.data.devices
+    record = registrar_of(loaded).state.devices[device_id]
+    assert record.phase is Phase.HANDED_OVER  # kept, with the chain it proved, no longer a member
+    assert record.change is None
+    assert record.chain == list(links)
     assert device.device is not None
     assert not device.device.claimed  # it waits for the buyer's registrar
-    history = [event["event"] for event in registrar_of(loaded).store.data.history[device_id]]
-    assert history == ["onboarded", "handover_signed", "handed_over"]
+    assert device.device.chain.links == tuple(links)  # a fresh proof showed it holds the hand-over link
+    assert [event["event"] for event in record.history] == ["onboarded", "handover_signed", "handed_over"]
 
 
 async def test_hand_over_offline_then_again(
@@ -197,15 +202,15 @@ async def test_hand_over_offline_then_again(
 async def test_hand_over_to_the_only_owner(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
-    """Handing a device to the home that already is its only owner is refused with a reason."""
+    """Handing a device to a key this home holds is refused with a reason (it would lock the device out)."""
     device: RunningDevice = await devices([home])
     device_entry = await onboard(hass, loaded, device)
     with pytest.raises(ServiceValidationError) as err:
         await call(
             hass, HAND_OVER, {"device_id": device_entry.id, "new_owner": format_home_key(home.public_key())}
         )
-    assert err.value.translation_key == "same_owner"
-    assert registrar_of(loaded).store.data.devices[device.spec.device_id.hex()].handover is None
+    assert err.value.translation_key == "own_key"
+    assert registrar_of(loaded).state.devices[device.spec.device_id.hex()].change is None
 
 
 async def test_hand_over_unknown_device(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
@@ -272,7 +277,7 @@ async def test_hand_over_bad_home_key_string(
     assert err.value.translation_placeholders is not None
     assert reason in err.value.translation_placeholders["reason"]
     assert reason in str(err.value)  # the translated message carries the reason
-    assert registrar_of(loaded).store.data.devices[device.spec.device_id.hex()].handover is None
+    assert registrar_of(loaded).state.devices[device.spec.device_id.hex()].change is None
 
 
 async def test_hand_over_schema(hass: HomeAssistant, loaded: MockConfigEntry) -> None:

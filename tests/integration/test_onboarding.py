@@ -16,7 +16,7 @@ from custom_components.autoadd.protocol.keys import PrivateKey
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered
+from .conftest import candidate_for, registered, registrar_of
 
 
 def announcement(device: RunningDevice, *, claimed: bool = False, **txt: str) -> AsyncServiceInfo:
@@ -88,11 +88,13 @@ async def test_invoice_for_another_home_adds_nothing(
 ) -> None:
     """A neighbour's device is refused quietly: nothing added, no repair issue, remembered."""
     device = await devices([fixed_key("neighbour")])
-    loaded.runtime_data.registrar.async_candidate(candidate_for(device))
+    registrar_of(loaded).announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     device_id = device.spec.device_id.hex()
     assert registered(hass, device_id) is None
-    assert loaded.runtime_data.registrar.store.data.refused[device_id].code == "not_owner"
+    refusal = registrar_of(loaded).state.devices[device_id].refusal
+    assert refusal is not None
+    assert refusal.code == "not_owner"
     assert not ir.async_get(hass).issues
     assert device.device is not None
     assert not device.device.claimed
@@ -102,11 +104,12 @@ async def test_unknown_manufacturer_adds_nothing(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
     """A device from a manufacturer the owner does not trust is refused."""
-    loaded.runtime_data.registrar.store.data.roots.clear()
+    registrar_of(loaded).state.roots.clear()
     device = await devices([home])
-    loaded.runtime_data.registrar.async_candidate(candidate_for(device))
+    registrar_of(loaded).announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
-    refusal = loaded.runtime_data.registrar.store.data.refused[device.spec.device_id.hex()]
+    refusal = registrar_of(loaded).state.devices[device.spec.device_id.hex()].refusal
+    assert refusal is not None
     assert refusal.code == "untrusted_manufacturer"
     assert not dr.async_entries_for_config_entry(dr.async_get(hass), loaded.entry_id)
 
@@ -116,10 +119,12 @@ async def test_refused_device_is_not_retried_in_a_storm(
 ) -> None:
     """Announcements of a refused device do not start new attempts until its back-off passes."""
     device = await devices([fixed_key("neighbour")])
-    registrar = loaded.runtime_data.registrar
-    registrar.async_candidate(candidate_for(device))
+    registrar = registrar_of(loaded)
+    registrar.announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     for _ in range(5):
-        registrar.async_candidate(candidate_for(device))
+        registrar.announce(candidate_for(device))
         await hass.async_block_till_done(wait_background_tasks=True)
-    assert registrar.store.data.refused[device.spec.device_id.hex()].attempts == 1
+    refusal = registrar.state.devices[device.spec.device_id.hex()].refusal
+    assert refusal is not None
+    assert refusal.attempts == 1

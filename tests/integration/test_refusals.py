@@ -15,21 +15,22 @@ from custom_components.autoadd.protocol.chain import verify_chain
 from custom_components.autoadd.protocol.const import Label
 from custom_components.autoadd.protocol.handshake import RegistrarHandshake
 from custom_components.autoadd.protocol.keys import PrivateKey, public_key_to_bytes
-from custom_components.autoadd.registrar import Candidate
+from custom_components.autoadd.registrar.core import Candidate
+from custom_components.autoadd.registrar.record import Address
+from custom_components.autoadd.registrar.session import Purpose
 from tests.factory import NOW, NOW_TS, Device, Manufacturer, fixed_key
 
-from .conftest import HelloHandler, bundle, registered
+from .conftest import HelloHandler, bundle, registered, registrar_of
 
 
 async def refused(hass: HomeAssistant, entry: MockConfigEntry, device: Device, port: int) -> str:
     device_id = device.device_id.hex()
-    entry.runtime_data.registrar.async_candidate(
-        Candidate(device_id, "127.0.0.1", port, claimed=False, txt={})
-    )
+    registrar_of(entry).announce(Candidate(device_id, "127.0.0.1", port, claimed=False, txt={}))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert registered(hass, device_id) is None
-    code: str = entry.runtime_data.registrar.store.data.refused[device_id].code
-    return code
+    refusal = registrar_of(entry).state.devices[device_id].refusal
+    assert refusal is not None
+    return refusal.code
 
 
 def tampered_invoice(invoice: bytes, new_owner: PrivateKey) -> bytes:
@@ -122,9 +123,7 @@ async def test_successful_onboarding_clears_the_repair_issue(
     port = await fake_device(lambda hello: bundle(hello, impostor_key, genuine.spec, genuine.spec.links))
     assert await refused(hass, loaded, genuine.spec, port) == "bad_signature"
     device_id = genuine.spec.device_id.hex()
-    loaded.runtime_data.registrar.async_candidate(
-        Candidate(device_id, "127.0.0.1", genuine.port, claimed=False, txt={}), force=True
-    )
+    await registrar_of(loaded).attempt(device_id, Address("127.0.0.1", genuine.port), Purpose.ONBOARD)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert registered(hass, device_id) is not None
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"suspicious_{device_id}") is None
@@ -135,9 +134,9 @@ async def test_device_proving_another_identity_than_announced(
 ) -> None:
     """A device whose proof names another identifier than its announcement is refused as wrong_device."""
     device = await devices([home])
-    loaded.runtime_data.registrar.async_candidate(
-        Candidate("ee" * 32, "127.0.0.1", device.port, claimed=False, txt={})
-    )
+    registrar_of(loaded).announce(Candidate("ee" * 32, "127.0.0.1", device.port, claimed=False, txt={}))
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert loaded.runtime_data.registrar.store.data.refused["ee" * 32].code == "wrong_device"
+    refusal = registrar_of(loaded).state.devices["ee" * 32].refusal
+    assert refusal is not None
+    assert refusal.code == "wrong_device"
     assert registered(hass, device.spec.device_id.hex()) is None

@@ -19,35 +19,23 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
-from custom_components.autoadd.lifecycle import accept_transfer, async_hand_over, read_transfer
+from custom_components.autoadd.const import DOMAIN
 from custom_components.autoadd.protocol.chain import encode_chain
-from custom_components.autoadd.protocol.keys import (
-    PrivateKey,
-    fingerprint,
-    format_fingerprint,
-    private_key_to_pem,
-)
-from custom_components.autoadd.registrar import Registrar
-from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
+from custom_components.autoadd.registrar.handover import hand_over
+from custom_components.autoadd.registrar.ownership import accept_transfer, read_transfer
+from custom_components.autoadd.registrar.record import Phase
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered, stored
+from .conftest import candidate_for, registered, registrar_of, switch_home
 
 FIX_PATH = "/api/repairs/issues/fix"
 
 
-def registrar_of(entry: MockConfigEntry) -> Registrar:
-    """The loaded entry's registrar."""
-    registrar = entry.runtime_data.registrar
-    assert isinstance(registrar, Registrar)
-    return registrar
-
-
 async def announce(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice) -> None:
     """The device announces itself; wait for whatever the registrar starts."""
-    registrar_of(entry).async_candidate(candidate_for(device))
+    registrar_of(entry).announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -71,29 +59,15 @@ async def waiting(
     itself there: it waits for B's approval. Returns B's entry and the device."""
     device: RunningDevice = await devices([home])
     await announce(hass, loaded, device)
-    result = await async_hand_over(registrar_of(loaded), device.spec.device_id.hex(), buyer.public_key())
+    result = await hand_over(registrar_of(loaded), device.spec.device_id.hex(), buyer.public_key())
     assert result.delivered
 
-    assert await hass.config_entries.async_remove(loaded.entry_id)
-    hass_storage[HOME_KEY_STORE] = stored(
-        HOME_KEY_STORE,
-        {
-            "private_pem": private_key_to_pem(buyer).decode(),
-            "key_type": "ed25519",
-            "created_at": "2026-06-01T00:00:00+00:00",
-        },
-    )
-    hass_storage[REGISTRAR_STORE] = stored(REGISTRAR_STORE, {"roots": trusted})
-    home_b = MockConfigEntry(
-        domain=DOMAIN, title="Buyer", data={CONF_HOME_NAME: "Buyer", CONF_KEY_TYPE: "ed25519"}
-    )
-    home_b.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(home_b.entry_id)
+    home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
     assert await async_setup_component(hass, REPAIRS_DOMAIN, {})
     await hass.async_block_till_done()
 
     await announce(hass, home_b, device)
-    assert device.spec.device_id.hex() in registrar_of(home_b).store.data.awaiting
+    assert registrar_of(home_b).state.devices[device.spec.device_id.hex()].phase is Phase.AWAITING_APPROVAL
     return home_b, device
 
 
@@ -161,12 +135,13 @@ async def test_accept_onboards_the_device(
 
     assert registered(hass, device_id) is not None
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
-    data = registrar_of(home_b).store.data
-    assert data.awaiting == {}
-    assert data.devices[device_id].owners == [fingerprint(buyer.public_key()).hex()]
+    record = registrar_of(home_b).state.devices[device_id]
+    assert record.phase is Phase.ONBOARDED
+    assert record.approval is None
+    assert record.owners == [fingerprint(buyer.public_key()).hex()]
     assert device.device is not None
     assert device.device.state.owner == fingerprint(buyer.public_key())
-    events = [event["event"] for event in data.history[device_id]]
+    events = [event["event"] for event in record.history]
     assert events == ["approval_requested", "approved", "accepted"]
 
 
@@ -178,7 +153,9 @@ async def test_reject_keeps_the_device_out(
     """Rejecting adds nothing, remembers the rejected chain and resolves the issue."""
     home_b, device = waiting
     device_id = device.spec.device_id.hex()
-    head = registrar_of(home_b).store.data.awaiting[device_id]["head"]
+    approval = registrar_of(home_b).state.devices[device_id].approval
+    assert approval is not None
+    head = approval.head
     _, result = await start_fix(hass_client, f"approve_{device_id}")
 
     result = await choose(hass_client, result["flow_id"], "reject")
@@ -187,9 +164,10 @@ async def test_reject_keeps_the_device_out(
 
     assert registered(hass, device_id) is None
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
-    data = registrar_of(home_b).store.data
-    assert data.rejected == {device_id: head}
-    assert data.awaiting == {}
+    record = registrar_of(home_b).state.devices[device_id]
+    assert record.phase is Phase.REJECTED
+    assert record.approval is not None
+    assert record.approval.head == head
     assert device.device is not None
     assert not device.device.claimed
 
@@ -224,7 +202,7 @@ async def test_issue_of_a_device_no_longer_waiting(
     """An issue left over for a device that no longer waits (its record gone) aborts with a reason."""
     home_b, device = waiting
     device_id = device.spec.device_id.hex()
-    registrar_of(home_b).store.data.awaiting.clear()
+    del registrar_of(home_b).state.devices[device_id]
 
     status, result = await start_fix(hass_client, f"approve_{device_id}")
 

@@ -17,15 +17,30 @@ from zeroconf import ServiceStateChange
 from custom_components.autoadd.const import SERVICE_TYPE
 from custom_components.autoadd.discovery import candidate_from_txt
 from custom_components.autoadd.protocol.keys import PrivateKey
-from custom_components.autoadd.registrar import RETRY_BASE, Candidate
+from custom_components.autoadd.registrar import session
+from custom_components.autoadd.registrar.core import RETRY_BASE, Candidate
+from custom_components.autoadd.registrar.record import Refusal
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered
+from .conftest import candidate_for, registered, registrar_of
 
 
 def added(hass: HomeAssistant, device: RunningDevice) -> bool:
     return registered(hass, device.spec.device_id.hex()) is not None
+
+
+def refusal_of(entry: MockConfigEntry, device: RunningDevice) -> Refusal | None:
+    """The device's remembered refusal, if the registrar knows it at all."""
+    record = registrar_of(entry).state.devices.get(device.spec.device_id.hex())
+    return record.refusal if record is not None else None
+
+
+def attempts_of(entry: MockConfigEntry, device: RunningDevice) -> int:
+    """How many attempts at the device were refused."""
+    refusal = refusal_of(entry, device)
+    assert refusal is not None
+    return refusal.attempts
 
 
 async def test_device_that_was_down_is_onboarded_on_retry(
@@ -39,10 +54,10 @@ async def test_device_that_was_down_is_onboarded_on_retry(
     device: RunningDevice = await devices([home])
     port = device.port
     await device.stop()
-    loaded.runtime_data.registrar.async_candidate(candidate_for(device))
+    registrar_of(loaded).announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert not added(hass, device)
-    assert device.spec.device_id.hex() not in loaded.runtime_data.registrar.store.data.refused
+    assert refusal_of(loaded, device) is None
 
     await device.start(port)
     freezer.tick(timedelta(seconds=RETRY_BASE + 1))
@@ -62,15 +77,15 @@ async def test_back_off_grows(
     """Each failed retry doubles the wait, and the warning is logged once."""
     device: RunningDevice = await devices([home])
     await device.stop()
-    registrar = loaded.runtime_data.registrar
+    registrar = registrar_of(loaded)
     caplog.set_level(logging.WARNING)
-    registrar.async_candidate(candidate_for(device))
+    registrar.announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     for _ in range(2):
         freezer.tick(timedelta(seconds=RETRY_BASE * 4 + 1))
         async_fire_time_changed(hass)
         await hass.async_block_till_done(wait_background_tasks=True)
-    assert registrar._attempts[device.spec.device_id.hex()] == 3
+    assert registrar.failures[device.spec.device_id.hex()] == 3
     assert sum("did not answer" in record.message for record in caplog.records) == 1
 
 
@@ -82,12 +97,11 @@ async def test_rate_limited_device_is_retried_not_refused(
     await device.stop()
     device.rate, device.burst = 0.0001, 0
     await device.start(device.port)
-    registrar = loaded.runtime_data.registrar
-    registrar.async_candidate(candidate_for(device))
+    registrar = registrar_of(loaded)
+    registrar.announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
-    device_id = device.spec.device_id.hex()
-    assert device_id not in registrar.store.data.refused
-    assert device_id in registrar._retries
+    assert refusal_of(loaded, device) is None
+    assert device.spec.device_id.hex() in registrar.retries
 
 
 async def test_refusal_is_retried_after_its_back_off(
@@ -95,13 +109,16 @@ async def test_refusal_is_retried_after_its_back_off(
 ) -> None:
     """A refused device is considered again once its back-off has passed, and counted."""
     device: RunningDevice = await devices([fixed_key("neighbour")])
-    registrar = loaded.runtime_data.registrar
-    registrar.async_candidate(candidate_for(device))
+    registrar = registrar_of(loaded)
+    registrar.announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
+    registrar.announce(candidate_for(device))  # within its back-off: not tried
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert attempts_of(loaded, device) == 1
     freezer.tick(timedelta(hours=1, seconds=1))
-    registrar.async_candidate(candidate_for(device))
+    registrar.announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert registrar.store.data.refused[device.spec.device_id.hex()].attempts == 2
+    assert attempts_of(loaded, device) == 2
 
 
 async def test_one_attempt_per_device_at_a_time(
@@ -109,10 +126,10 @@ async def test_one_attempt_per_device_at_a_time(
 ) -> None:
     """Two announcements of one device (IPv4 and IPv6, two interfaces) make one handshake."""
     device: RunningDevice = await devices([home])
-    registrar = loaded.runtime_data.registrar
-    with patch.object(registrar, "_handshake", wraps=registrar._handshake) as handshake:
-        registrar.async_candidate(candidate_for(device))
-        registrar.async_candidate(candidate_for(device))
+    registrar = registrar_of(loaded)
+    with patch.object(session, "prove", wraps=session.prove) as handshake:
+        registrar.announce(candidate_for(device))
+        registrar.announce(candidate_for(device))
         await hass.async_block_till_done(wait_background_tasks=True)
     assert handshake.call_count == 1
     assert added(hass, device)
@@ -123,9 +140,9 @@ async def test_stopped_registrar_ignores_announcements(
 ) -> None:
     """After unload, late announcements start nothing."""
     device: RunningDevice = await devices([home])
-    registrar = loaded.runtime_data.registrar
+    registrar = registrar_of(loaded)
     assert await hass.config_entries.async_unload(loaded.entry_id)
-    registrar.async_candidate(candidate_for(device))
+    registrar.announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert not added(hass, device)
 
@@ -155,7 +172,7 @@ def test_txt_record_makes_a_candidate() -> None:
 async def test_browser_resolves_added_services(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     """Added and updated services are resolved and handed on; removed ones and unresolvable ones are not."""
     browser = loaded.runtime_data.browser
-    registrar = loaded.runtime_data.registrar
+    registrar = registrar_of(loaded)
     name = f"Lamp-abcdef01.{SERVICE_TYPE}"
 
     class FakeInfo:
@@ -173,7 +190,7 @@ async def test_browser_resolves_added_services(hass: HomeAssistant, loaded: Mock
 
     with (
         patch("custom_components.autoadd.discovery.AsyncServiceInfo", FakeInfo),
-        patch.object(registrar, "async_candidate") as candidate,
+        patch.object(registrar, "announce") as candidate,
     ):
         browser._on_change(MagicMock(), SERVICE_TYPE, name, ServiceStateChange.Removed)
         await hass.async_block_till_done(wait_background_tasks=True)
@@ -193,7 +210,7 @@ async def test_announcement_without_address_is_ignored(hass: HomeAssistant, load
     """A record with no usable address cannot be contacted, so it is not a candidate."""
     info = MagicMock()
     info.parsed_scoped_addresses.return_value = []
-    with patch.object(loaded.runtime_data.registrar, "async_candidate") as candidate:
+    with patch.object(registrar_of(loaded), "announce") as candidate:
         loaded.runtime_data.browser.async_service_info(info)
     assert candidate.call_count == 0
 
@@ -203,9 +220,9 @@ async def test_refused_device_is_tried_again_when_its_announcement_changes(
 ) -> None:
     """A device refused while another home owned it is tried again once it announces a change."""
     device: RunningDevice = await devices([fixed_key("neighbour")])
-    registrar = loaded.runtime_data.registrar
-    registrar.async_candidate(candidate_for(device, claimed=True))
+    registrar = registrar_of(loaded)
+    registrar.announce(candidate_for(device, claimed=True))
     await hass.async_block_till_done(wait_background_tasks=True)
-    registrar.async_candidate(candidate_for(device, claimed=False))  # e.g. handed over: now unclaimed
+    registrar.announce(candidate_for(device, claimed=False))  # e.g. handed over: now unclaimed
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert registrar.store.data.refused[device.spec.device_id.hex()].attempts == 2
+    assert attempts_of(loaded, device) == 2

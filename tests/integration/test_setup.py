@@ -10,10 +10,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
 
+from .conftest import registrar_of
+
 
 async def test_setup_and_unload(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     """A registrar entry with its home key sets up and unloads cleanly."""
-    assert loaded.runtime_data.registrar.store.data.roots
+    assert registrar_of(loaded).state.roots
     assert await hass.config_entries.async_unload(loaded.entry_id)
     await hass.async_block_till_done()
     assert loaded.state is ConfigEntryState.NOT_LOADED

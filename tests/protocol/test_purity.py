@@ -72,9 +72,12 @@ def violations(source: str, *, core: bool = False) -> list[str]:
                 found.append(f"line {node.lineno}: from {module} import ...")
             if node.level > 1:
                 found.append(f"line {node.lineno}: relative import out of the package")
-            if node.level == 0 and module.startswith("custom_components"):
-                if not (core and module.startswith(CORE_ALLOWED)):
-                    found.append(f"line {node.lineno}: absolute import of the integration")
+            if (
+                node.level == 0
+                and module.startswith("custom_components")
+                and not (core and module.startswith(CORE_ALLOWED))
+            ):
+                found.append(f"line {node.lineno}: absolute import of the integration")
             if node.level == 1 and module == "" and any(a.name == "homeassistant" for a in node.names):
                 found.append(f"line {node.lineno}: from . import homeassistant")
         elif isinstance(node, ast.Call):
@@ -200,7 +203,11 @@ def test_core_checker_catches(source: str) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["import asyncio", "from custom_components.autoadd.protocol.chain import extend", "from .record import Phase"],
+    [
+        "import asyncio",
+        "from custom_components.autoadd.protocol.chain import extend",
+        "from .record import Phase",
+    ],
 )
 def test_core_checker_allows(source: str) -> None:
     """asyncio for its own locks, the protocol core by name, itself."""

@@ -87,6 +87,7 @@ class Registrar:
         self._locks: dict[str, asyncio.Lock] = {}
         self._busy: set[str] = set()
         self._again: dict[str, tuple[Address, Purpose]] = {}
+        self._running: dict[str, tuple[Address, Purpose]] = {}
         self.retries: dict[str, Callable[[], None]] = {}
         self.failures: dict[str, int] = {}
         self.checked: set[str] = set()
@@ -212,6 +213,8 @@ class Registrar:
         purpose = self._purpose(record, candidate, address)
         if purpose is None or not self._due(record, candidate, address):
             return
+        if self._running.get(candidate.device_id) == (address, purpose):
+            return  # the same announcement again (two interfaces): the attempt under way answers it
         self._launch(candidate.device_id, address, purpose)
 
     def _purpose(  # noqa: PLR0911 - a decision table
@@ -253,6 +256,7 @@ class Registrar:
             self._again[device_id] = (address, purpose)
             return
         self._busy.add(device_id)
+        self._running[device_id] = (address, purpose)
         self.scheduler.spawn(self.attempt(device_id, address, purpose), f"autoadd {purpose} {device_id[:12]}")
 
     # --- attempts -----------------------------------------------------------------------------------------
@@ -269,7 +273,8 @@ class Registrar:
                 finally:
                     self.active_handshakes -= 1
         except DeviceUnreachableError as err:
-            failures.retry(self, device_id, address, purpose, err)
+            if purpose is not Purpose.CHECK:  # a member that is just offline is tried when it announces
+                failures.retry(self, device_id, address, purpose, err)
         except DeviceSaidError as err:
             if err.peer_code == RATE_LIMITED:
                 failures.retry(self, device_id, address, purpose, err)
@@ -284,6 +289,7 @@ class Registrar:
             self.failures.pop(device_id, None)
         finally:
             self._busy.discard(device_id)
+            self._running.pop(device_id, None)
             again = self._again.pop(device_id, None)
             if again is not None and not self.closed:
                 self._launch(device_id, *again)

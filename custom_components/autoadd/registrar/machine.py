@@ -65,8 +65,16 @@ TRANSITIONS: dict[tuple[Phase, Phase], tuple[Evidence, str]] = {
 }
 for _phase in (P.ONBOARDED, P.CHANGING_OWNER, P.KEY_LOST, P.AWAITING_APPROVAL, P.APPROVED, P.REJECTED):
     TRANSITIONS[(_phase, P.REMOVED)] = (Evidence.OWNER, "owner removed it")
-for _phase in (P.SEEN, P.APPROVED, P.REMOVED, P.KEY_LOST, P.HANDED_OVER):
+for _phase in (P.SEEN, P.APPROVED, P.REMOVED, P.KEY_LOST, P.HANDED_OVER, P.AWAITING_APPROVAL, P.REJECTED):
     TRANSITIONS[(_phase, P.CHANGING_OWNER)] = (Evidence.RECEIPT, "took a note; a change is still to confirm")
+for _phase in (P.AWAITING_APPROVAL, P.REJECTED):
+    TRANSITIONS[(_phase, P.ONBOARDED)] = (Evidence.RECEIPT, "names this home by its own link; took a note")
+for _phase in (P.AWAITING_APPROVAL, P.APPROVED, P.REJECTED, P.HANDED_OVER):
+    TRANSITIONS[(_phase, P.KEY_LOST)] = (Evidence.PROOF, "proved a chain owned by a key this home lost")
+for _phase in (P.ONBOARDED, P.CHANGING_OWNER, P.KEY_LOST):
+    TRANSITIONS[(_phase, P.AWAITING_APPROVAL)] = (Evidence.PROOF, "handed away, then back by another")
+for _phase in (P.AWAITING_APPROVAL, P.APPROVED, P.REJECTED):
+    TRANSITIONS[(_phase, P.HANDED_OVER)] = (Evidence.PROOF, "proved it holds this home's hand-over")
 for _phase in Phase:
     if _phase is not P.BLOCKED:
         TRANSITIONS[(_phase, P.BLOCKED)] = (Evidence.OWNER, "owner blocked it")
@@ -307,7 +315,7 @@ def state_diagram() -> str:
         if target is P.BLOCKED or source is P.BLOCKED:
             continue
         also = ALSO.get((source, target))
-        label = f"{evidence.value}{'/' + also.value if also else ''}: {text}"
+        label = f"{evidence.value}{'/' + also.value if also else ''} - {text}"
         lines.append(f"    {source.value} --> {target.value}: {label}")
     lines.append("    note right of blocked: any phase <-> blocked (owner); never contacted while blocked")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.autoadd import lifecycle
 from custom_components.autoadd.lifecycle import LifecycleError, async_rotate_home_key, rotation_progress
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
-from custom_components.autoadd.registrar import Registrar
+from custom_components.autoadd.registrar.core import Registrar
 from custom_components.autoadd.storage import HOME_KEY_STORE, HomeKeyStore, RegistrarStore
 from tests.reference_device import RunningDevice, device_refuses
 

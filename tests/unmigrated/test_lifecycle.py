@@ -21,7 +21,7 @@ from custom_components.autoadd.protocol.chain import issue_link, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.keys import PrivateKey
 from custom_components.autoadd.protocol.transport import PATH_HELLO
-from custom_components.autoadd.registrar import MAX_CONCURRENT, Candidate
+from custom_components.autoadd.registrar.core import MAX_CONCURRENT, Candidate
 from custom_components.autoadd.storage import REGISTRAR_STORE
 from tests.factory import NOW, NOW_TS, fixed_key
 from tests.reference_device import RunningDevice

@@ -30,7 +30,7 @@ from custom_components.autoadd.protocol.keys import (
     fingerprint,
     format_fingerprint,
 )
-from custom_components.autoadd.registrar import Registrar
+from custom_components.autoadd.registrar.core import Registrar
 from custom_components.autoadd.storage import HomeKey
 from custom_components.autoadd.transfer_view import TRANSFER_PATH
 from tests.factory import fixed_key

@@ -43,7 +43,7 @@ from custom_components.autoadd.protocol.keys import (
     private_key_from_pem,
     public_key_to_bytes,
 )
-from custom_components.autoadd.registrar import Registrar
+from custom_components.autoadd.registrar.core import Registrar
 from custom_components.autoadd.storage import HOME_KEY_STORE, HomeKeyStore, Refusal
 from tests.factory import NOW, Manufacturer, fixed_key
 
