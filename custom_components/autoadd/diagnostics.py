@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant
 
 from . import AutoAddConfigEntry
 from .protocol.keys import format_fingerprint
+from .registrar.record import Phase
 
 TO_REDACT = {"host", "chain", "serial_number", "change", "address", "hint", "approval"}
 
@@ -40,7 +41,25 @@ async def async_get_config_entry_diagnostics(
                 TO_REDACT - {"change"},
             )
             for record in state.devices.values()
+            if record.is_member
         ],
+        "refused": [
+            {"device_id": r.device_id, "code": r.refusal.code, "at": r.refusal.at}
+            for r in state.devices.values()
+            if r.refusal is not None and not r.is_member
+        ],
+        "awaiting_approval": [
+            {
+                "device_id": r.device_id,
+                "manufacturer": r.manufacturer,
+                "model": r.model,
+                "serial_number": r.serial_number or "",
+            }
+            for r in state.devices.values()
+            if r.phase is Phase.AWAITING_APPROVAL
+        ],
+        "phases": {r.device_id: r.phase.value for r in state.devices.values()},
+        "history": {r.device_id: r.history for r in state.devices.values() if r.history},
         "retired_home_keys": [
             {
                 "fingerprint": old.fingerprint,
