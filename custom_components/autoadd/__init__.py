@@ -20,7 +20,7 @@ from .discovery import AutoAddBrowser
 from .registrar.core import Registrar
 from .registrar.ownership import reachability, remove, restore_kept
 from .registrar.ports import PersistError
-from .registrar.rotation import resume_rotation
+from .registrar.rotation import after_confirmation, resume_rotation
 from .runtime import HassRuntime
 from .services import async_setup_services
 from .storage import Stores
@@ -85,6 +85,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> b
     @callback
     def check_key_age(*_: object) -> None:
         async_check_home_key_age(hass, entry)
+        after_confirmation(registrar)  # a kept old key goes once its grace period is over
 
     check_key_age()
     entry.async_on_unload(async_track_time_interval(hass, check_key_age, KEY_AGE_CHECK_INTERVAL))

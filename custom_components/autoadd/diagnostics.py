@@ -54,6 +54,7 @@ async def async_get_config_entry_diagnostics(
                 "manufacturer": r.manufacturer,
                 "model": r.model,
                 "serial_number": r.serial_number or "",
+                "previous_owner": r.approval.previous_owner if r.approval else "",
             }
             for r in state.devices.values()
             if r.phase is Phase.AWAITING_APPROVAL

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser, async_fire_time_changed
 import voluptuous as vol
 
 from custom_components.autoadd.const import DOMAIN
@@ -109,13 +111,25 @@ async def test_rotate_keeps_the_old_key_by_default(
     assert registrar.state.rotation["destroy_old"] is False
 
 
-async def test_rotate_without_devices(hass: HomeAssistant, loaded: MockConfigEntry, home: PrivateKey) -> None:
-    """With no device the rotation finishes at once; the response can also be left out."""
+async def test_rotate_without_devices(
+    hass: HomeAssistant, loaded: MockConfigEntry, home: PrivateKey, freezer: FrozenDateTimeFactory
+) -> None:
+    """With no device the rotation finishes at once; the response can also be left out. The kept old key
+    outlives it by 30 days (a device this home has no record of may still trust it), then goes."""
     assert await hass.services.async_call(DOMAIN, ROTATE, {}, blocking=True) is None
     registrar = registrar_of(loaded)
     assert registrar.home.fingerprint != fingerprint(home.public_key())
     assert registrar.state.rotation is None
-    assert [old.key for old in registrar.keys.retired] == [None]  # nothing left to move
+    assert registrar.keys.retired[0].key is not None
+
+    freezer.tick(timedelta(days=29))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert registrar.keys.retired[0].key is not None
+    freezer.tick(timedelta(days=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [old.key for old in registrar.keys.retired] == [None]
     assert await call(hass, ROTATE, {"destroy_old_key": False}) == {"devices_pending": 0, "devices_moved": 0}
 
 

@@ -44,6 +44,8 @@ def extend_base(registrar: Registrar, record: DeviceRecord) -> VerifiedChain:
 async def hand_over(registrar: Registrar, device_id: str, new_owner: PublicKey) -> HandOver:
     """Sign a hand-over of a device to a new owner, store it, and deliver it if the device answers."""
     record = registrar.state.devices.get(device_id)
+    if record is not None and record.phase is Phase.KEY_LOST:
+        raise StepError("key_lost")
     if record is None or record.phase not in (Phase.ONBOARDED, Phase.CHANGING_OWNER):
         raise StepError("unknown_device")
     if record.change is not None and record.change.kind is not ChangeKind.ROTATE:

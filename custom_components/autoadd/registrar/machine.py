@@ -216,11 +216,12 @@ def on_key_lost(
     record: DeviceRecord, chain: VerifiedChain, address: Address, expected: bytes, now: str
 ) -> Events:
     """The device's chain is owned by a key this home no longer holds (PROOF)."""
+    events = _reconcile_change(record, chain)
     _take_proof(record, chain, address, now)
     record.lost_key = expected.hex()
     if record.phase is not P.BLOCKED:
         move(record, P.KEY_LOST, Evidence.PROOF)
-    return [("key_lost", {"expected": expected.hex()})]
+    return [*events, ("key_lost", {"expected": expected.hex()})]
 
 
 def on_ask_owner(
@@ -229,10 +230,11 @@ def on_ask_owner(
     """The device proved a chain another owner handed to this home: the owner decides (PROOF)."""
     head = chain.head.digest.hex()
     asked_before = record.phase is P.AWAITING_APPROVAL and record.approval and record.approval.head == head
+    events = _reconcile_change(record, chain)
     _take_proof(record, chain, address, now)
     record.approval = Approval(head=head, previous_owner=previous.hex(), at=now)
     move(record, P.AWAITING_APPROVAL, Evidence.PROOF)
-    return [] if asked_before else [("approval_requested", {"previous_owner": previous.hex()})]
+    return events if asked_before else [*events, ("approval_requested", {"previous_owner": previous.hex()})]
 
 
 def on_refused(record: DeviceRecord, refusal: Refusal, *, proven_not_ours: bool, outdated: bool) -> Events:

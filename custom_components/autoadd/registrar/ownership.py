@@ -134,12 +134,16 @@ def unblock(registrar: Registrar, device_id: str) -> None:
 
 
 def reachability(state: RegistrarState) -> dict[str, dict[str, Any]]:
-    """What must outlive the registrar store to reach each device: records with links this home signed
-    and has not seen confirmed, or an accepted transfer file (kept with the key store on removal)."""
+    """What must outlive the registrar store to reach each device (kept with the key store on removal):
+    records with links this home signed and has not seen confirmed, an accepted transfer file, and every
+    chain this home may own, so that a rotation after the entry is added again still moves those devices
+    before it destroys the key they trust."""
     return {
         device_id: {**record.as_dict(), "history": []}
         for device_id, record in state.devices.items()
-        if record.change is not None or (record.approval is not None and record.approval.transfer)
+        if record.change is not None
+        or (record.approval is not None and record.approval.transfer)
+        or (record.chain and record.phase is not Phase.HANDED_OVER)
     }
 
 

@@ -13,6 +13,7 @@ transfer file is issued anew), so no parent ever carries two links of this home'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 import logging
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from .core import Registrar
 
 _LOGGER = logging.getLogger(__name__)
+
+#: How long a retired home key the owner chose to keep outlives the rotation, at least.
+KEEP_RETIRED = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,20 +213,29 @@ async def resume_rotation(registrar: Registrar) -> None:
 
 
 def after_confirmation(registrar: Registrar) -> None:
-    """Once no device waits for its rotation link, the rotation is over; kept old keys can go."""
-    if registrar.state.rotation is None or registrar.keys.staged is not None:
+    """Once no device waits for its rotation link, the rotation is over. A kept old key goes only when,
+    besides, KEEP_RETIRED has passed since it was retired: a device this home has no record of (offline
+    since a restore from an older backup, or not yet switched on) may still trust it."""
+    if registrar.keys.staged is not None or rotation_progress(registrar).pending:
         return
-    if rotation_progress(registrar).pending:
-        return
-    registrar.state.rotation = None
-    registrar.persistence.schedule_save()
-    if any(old.key is not None for old in registrar.keys.retired):
-        registrar.scheduler.spawn(destroy_retired_keys(registrar), "autoadd destroy retired keys")
+    if registrar.state.rotation is not None:
+        registrar.state.rotation = None
+        registrar.persistence.schedule_save()
+    cutoff = registrar.clock() - KEEP_RETIRED
+    if any(
+        old.key is not None and datetime.fromisoformat(old.retired_at) <= cutoff
+        for old in registrar.keys.retired
+    ):
+        registrar.scheduler.spawn(destroy_retired_keys(registrar, cutoff), "autoadd destroy retired keys")
 
 
-async def destroy_retired_keys(registrar: Registrar) -> None:
-    """Forget the private part of every retired home key (kept in memory if the write fails)."""
-    kept = [(old, old.key) for old in registrar.keys.retired if old.key is not None]
+async def destroy_retired_keys(registrar: Registrar, cutoff: datetime) -> None:
+    """Forget the private part of every home key retired before `cutoff` (kept if the write fails)."""
+    kept = [
+        (old, old.key)
+        for old in registrar.keys.retired
+        if old.key is not None and datetime.fromisoformat(old.retired_at) <= cutoff
+    ]
     for old, _ in kept:
         old.key = None
     try:

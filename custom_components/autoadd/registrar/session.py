@@ -121,12 +121,21 @@ async def _onboard(
         registrar.tell(record, machine.on_check(record, proven.chain, address, registrar.now()))
         registrar.changed(record.device_id)
         return
+    await registrar.commit(lambda: _remember(registrar, proven))
     if verdict.links:
         _mark_sent(registrar, proven.device_id.hex())
     note = session.make_note(signer=verdict.signer, issued_at=registrar.timestamp(), links=verdict.links)
     receipt: bytes = await ask(conn.note(note))
     session.read_receipt(receipt)
     _joined(registrar, proven, verdict.chain, address)
+
+
+def _remember(registrar: Registrar, proven: ProvenDevice) -> None:
+    """Before a note makes the device this home's: its record, with the chain it proved, is on disk, so
+    that a crash right after can't make a later rotation forget it (and destroy the key it trusts)."""
+    record = registrar.record(proven.device_id.hex())
+    if not record.chain:
+        record.chain = list(proven.chain.links)
 
 
 def _learn(registrar: Registrar, record: DeviceRecord, proven: ProvenDevice) -> None:

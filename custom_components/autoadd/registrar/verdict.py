@@ -75,15 +75,15 @@ class Refuse:
 type Verdict = Present | Push | Rotate | AskOwner | Left | KeyLost | Refuse
 
 
-def _continues_beyond_us(record: DeviceRecord, chain: VerifiedChain, keys: HomeKeys) -> bool:
-    """Whether the links after the stored chain were all rotations started by a key of this home."""
-    start = len(record.chain)
-    steps = chain.history[start:]
-    return (
-        bool(steps)
-        and steps[0].signer in keys.fingerprints()
-        and all(step.reason is LinkReason.ROTATE for step in steps)
-    )
+def _continues_beyond_us(chain: VerifiedChain, keys: HomeKeys) -> bool:
+    """Whether every link after the last head this home owned is a rotation, the first one signed by a key
+    of this home: the chain ran ahead of what this home remembers by its own rotations."""
+    ours = keys.fingerprints()
+    owned = [i for i, head in enumerate(chain.history) if set(head.owner_fingerprints) & ours]
+    if not owned:
+        return False
+    steps = chain.history[owned[-1] + 1 :]
+    return bool(steps) and steps[0].signer in ours and all(step.reason is LinkReason.ROTATE for step in steps)
 
 
 def judge_proof(  # noqa: PLR0911 - one return per verdict, in the order they are decided
@@ -117,7 +117,7 @@ def judge_proof(  # noqa: PLR0911 - one return per verdict, in the order they ar
     ours = keys.fingerprints()
     owners = set(extended.head.owner_fingerprints)
     if not owners & ours:
-        if record.chain and _continues_beyond_us(record, chain, keys):
+        if _continues_beyond_us(chain, keys):
             stored_owners = set(record.owners_bytes())
             new = tuple(o for o in extended.head.owner_fingerprints if o not in stored_owners)
             return KeyLost(new or extended.head.owner_fingerprints)
