@@ -60,7 +60,11 @@ async def async_get_config_entry_diagnostics(
             if r.phase is Phase.AWAITING_APPROVAL
         ],
         "phases": {r.device_id: r.phase.value for r in state.devices.values()},
-        "history": {r.device_id: r.history for r in state.devices.values() if r.history},
+        "history": {
+            r.device_id: [async_redact_data(entry, {"host"}) for entry in r.history]
+            for r in state.devices.values()
+            if r.history
+        },
         "retired_home_keys": [
             {
                 "fingerprint": old.fingerprint,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.file_upload import process_uploaded_file
 from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult, OptionsFlow
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import (
     BooleanSelector,
     FileSelector,
@@ -24,7 +25,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .const import CONF_MAX_KEY_AGE_DAYS
+from .const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .home_key_view import home_key_placeholders
 from .protocol.errors import AutoAddError, HomeKeyStringError, NotOwnerError, UntrustedManufacturerError
 from .protocol.home_key import format_home_key, parse_home_key
@@ -148,6 +149,7 @@ class AutoAddOptionsFlow(OptionsFlow):
             except StepError as err:
                 errors["base"] = err.reason
             else:
+                ir.async_delete_issue(self.hass, DOMAIN, "home_key_old")  # the key is new
                 return await self.async_step_rotation_started()
         return self.async_show_form(
             step_id="rotate_home_key",

@@ -7,7 +7,7 @@ import base64
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr, issue_registry as ir
 from homeassistant.helpers.service import async_register_admin_service
 import voluptuous as vol
 
@@ -51,6 +51,7 @@ async def _rotate(call: ServiceCall) -> ServiceResponse:
         progress = await rotate_home_key(registrar, destroy_old=call.data[ATTR_DESTROY_OLD_KEY])
     except StepError as err:
         raise _step_error(err) from err
+    ir.async_delete_issue(call.hass, DOMAIN, "home_key_old")  # the key is new
     return {"devices_pending": progress.pending, "devices_moved": progress.moved}
 
 

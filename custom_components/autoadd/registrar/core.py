@@ -252,6 +252,8 @@ class Registrar:
             self._launch(device_id, address, purpose)
 
     def _launch(self, device_id: str, address: Address, purpose: Purpose) -> None:
+        if self.blocked(device_id):
+            return
         if device_id in self._busy:
             self._again[device_id] = (address, purpose)
             return
@@ -261,8 +263,15 @@ class Registrar:
 
     # --- attempts -----------------------------------------------------------------------------------------
 
+    def blocked(self, device_id: str) -> bool:
+        """Whether the owner blocked the device: nothing is ever sent to it."""
+        record = self.state.devices.get(device_id)
+        return record is not None and record.phase is Phase.BLOCKED
+
     async def attempt(self, device_id: str, address: Address, purpose: Purpose) -> None:
         """One attempt, its failures recorded; also awaited directly by owner steps that deliver now."""
+        if self.blocked(device_id):
+            return
         try:
             async with self.semaphore:
                 self.active_handshakes += 1
