@@ -148,5 +148,5 @@ async def async_remove_config_entry_device(
     """Let the owner remove a device: it leaves this home; its chain and pending links stay stored."""
     for domain, identifier in device.identifiers:
         if domain == DOMAIN:
-            remove(entry.runtime_data.registrar, identifier)
+            remove(entry.runtime_data.registrar, identifier, by_registry=True)
     return True

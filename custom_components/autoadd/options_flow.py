@@ -396,7 +396,7 @@ class AutoAddOptionsFlow(OptionsFlow):
                 for device_id in user_input.get(CONF_UNBLOCK, []):
                     unblock(registrar, device_id)
                 return self._done()
-        known = [r for r in registrar.state.devices.values() if r.is_member]
+        known = [r for r in registrar.state.devices.values() if r.is_member and r.phase is not Phase.BLOCKED]
         blocked = [r.device_id for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED]
         schema: dict[Any, Any] = {
             vol.Optional(CONF_BLOCK): SelectSelector(

@@ -6,7 +6,7 @@ every step: each device this home owns is reachable with what is on disk (or the
 nothing moved on unauthenticated input, the stored chain is a prefix of the device's, and at most one
 chain of pending links, never two links on one parent.
 
-Run longer: AUTOADD_STATEFUL_EXAMPLES=2000 scripts/test tests/registrar/test_stateful.py
+Run longer: AUTOADD_HYPOTHESIS_EXAMPLES=2000 scripts/test tests/registrar/test_stateful.py
 """
 
 # ruff: noqa: PT017 - rules of a state machine check an expected refusal's reason and carry on
@@ -479,7 +479,7 @@ class Home(RuleBasedStateMachine):
 
 
 Home.TestCase.settings = settings(
-    max_examples=int(os.environ.get("AUTOADD_STATEFUL_EXAMPLES", "25")),
+    max_examples=int(os.environ.get("AUTOADD_HYPOTHESIS_EXAMPLES", "60")),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

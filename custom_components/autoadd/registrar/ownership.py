@@ -105,12 +105,15 @@ def reject(registrar: Registrar, device_id: str) -> None:
 # --- Removing, blocking ----------------------------------------------------------------------------------
 
 
-def remove(registrar: Registrar, device_id: str) -> None:
-    """The owner removed the device: it leaves the registry; chain and pending links stay stored."""
+def remove(registrar: Registrar, device_id: str, *, by_registry: bool = False) -> None:
+    """The owner removed the device: it leaves the registry (unless the registry itself is removing it);
+    chain and pending links stay stored."""
     record = registrar.state.devices.get(device_id)
     if record is None or record.phase in (Phase.REMOVED, Phase.BLOCKED, Phase.SEEN, Phase.HANDED_OVER):
         return
     registrar.tell(record, machine.remove(record))
+    if not by_registry:
+        registrar.owner.device_left(record)
     registrar.changed(device_id)
 
 
