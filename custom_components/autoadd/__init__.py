@@ -17,13 +17,16 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .discovery import AutoAddBrowser
+from .home_key_view import HomeKeyQrView
 from .registrar.core import Registrar
+from .registrar.migration import NewerStoreError
 from .registrar.ownership import reachability, remove, restore_kept
 from .registrar.ports import PersistError
 from .registrar.rotation import after_confirmation, resume_rotation
 from .runtime import HassRuntime
 from .services import async_setup_services
 from .storage import Stores
+from .transfer_view import TransferFileView
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,8 +49,12 @@ type AutoAddConfigEntry = ConfigEntry[AutoAddData]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions."""
+    """Register the actions and the two views (the home key's QR code, a hand-over's transfer file) once,
+    when the integration loads: routes added later fail on a started web server."""
     async_setup_services(hass)
+    if hass.http is not None:
+        hass.http.register_view(HomeKeyQrView())
+        hass.http.register_view(TransferFileView())
     return True
 
 
@@ -57,7 +64,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> b
     keys = await stores.async_load_keys()
     if keys is None:
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="home_key_missing")
-    state = await stores.async_load_state()
+    try:
+        state = await stores.async_load_state()
+    except NewerStoreError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="store_newer",
+            translation_placeholders={"version": str(err.version)},
+        ) from err
     runtime = HassRuntime(hass, entry.entry_id)
     registrar = Registrar(
         keys,
@@ -131,7 +145,11 @@ async def async_remove_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> 
     to reach a device that has links this home signed and not seen confirmed."""
     stores = Stores(hass)
     keys = await stores.async_load_keys()
-    state = await stores.async_load_state()
+    try:
+        state = await stores.async_load_state()
+    except NewerStoreError:
+        _LOGGER.error("The registrar store is from a later release of AutoAdd; it is kept as it is")
+        return
     if keys is not None:
         keys.kept = {**keys.kept, **reachability(state)}
         try:

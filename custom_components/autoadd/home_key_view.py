@@ -18,7 +18,6 @@ from .storage import async_load_home_keys
 
 QR_PATH = "/api/autoadd/home_key_qr.svg"
 QR_LINK_LIFETIME = timedelta(minutes=30)
-_VIEW_REGISTERED = "autoadd_home_key_qr_view"
 
 
 def home_key_svg(text: str) -> bytes:
@@ -51,8 +50,5 @@ def home_key_placeholders(hass: HomeAssistant, text: str, digest: bytes) -> dict
     """Description placeholders: the string, the fingerprint, and a QR image when the web server runs."""
     qr = ""
     if hass.http is not None:
-        if not hass.data.get(_VIEW_REGISTERED):
-            hass.http.register_view(HomeKeyQrView())
-            hass.data[_VIEW_REGISTERED] = True
         qr = f"![QR code]({async_sign_path(hass, QR_PATH, QR_LINK_LIFETIME)})"
     return {"home_key": text, "fingerprint": format_fingerprint(digest, 4), "qr_code": qr}

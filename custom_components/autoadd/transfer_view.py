@@ -22,7 +22,6 @@ TRANSFER_PATH = "/api/autoadd/transfer/{device_id}"
 LINK_LIFETIME = timedelta(minutes=30)
 #: A QR code in byte mode holds at most 2 953 bytes (version 40, low error correction).
 MAX_QR_BYTES = 2953
-_VIEW_REGISTERED = "autoadd_transfer_view"
 
 
 class TransferFileView(HomeAssistantView):
@@ -60,9 +59,6 @@ def transfer_placeholders(hass: HomeAssistant, device_id: str, data: bytes) -> d
     link = ""
     qr = ""
     if hass.http is not None:
-        if not hass.data.get(_VIEW_REGISTERED):
-            hass.http.register_view(TransferFileView())
-            hass.data[_VIEW_REGISTERED] = True
         link = async_sign_path(hass, TRANSFER_PATH.format(device_id=device_id), LINK_LIFETIME)
     if len(data) <= MAX_QR_BYTES:
         qr = f"![QR code]({segno.make_qr(data, error='l').svg_data_uri(scale=3)})"

@@ -66,7 +66,7 @@ def test_no_qr_code_without_the_web_server(hass: HomeAssistant, home: PrivateKey
 
 
 def test_qr_code_is_a_signed_link_to_the_view(hass: HomeAssistant, home: PrivateKey) -> None:
-    """With the web server the QR code is a signed image link; the view is registered only once."""
+    """With the web server the QR code is a signed image link (the view is registered at load)."""
     text = format_home_key(home.public_key())
     digest = fingerprint(home.public_key())
     http = MagicMock()
@@ -86,11 +86,9 @@ def test_qr_code_is_a_signed_link_to_the_view(hass: HomeAssistant, home: Private
             "qr_code": "![QR code](/signed)",
         }
     )
-    http.register_view.assert_called_once()
-    view = http.register_view.call_args.args[0]
-    assert isinstance(view, HomeKeyQrView)
-    assert view.url == QR_PATH
-    assert view.requires_auth is True
+    http.register_view.assert_not_called()  # a route added to a started web server fails
+    assert HomeKeyQrView.url == QR_PATH
+    assert HomeKeyQrView.requires_auth is True
     sign.assert_called_with(hass, QR_PATH, QR_LINK_LIFETIME)
     assert sign.call_count == 2  # a fresh link each time the key is shown
 

@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import get_dia
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.autoadd.const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP
+from custom_components.autoadd.home_key_view import HomeKeyQrView
 from custom_components.autoadd.logbook import OWNERSHIP_MESSAGES, async_describe_events
 from custom_components.autoadd.protocol.certificates import certificate_public_key
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
@@ -182,8 +183,6 @@ async def test_transfer_view_without_a_hand_over(
 ) -> None:
     """No hand-over, an unknown device, or the registrar not running: 404. A pending hand-over is stored,
     so it is served again after a restart."""
-    assert await async_setup_component(hass, "http", {})
-    hass.http.register_view(TransferFileView())
     device: RunningDevice = await devices([home])
     await onboard(hass, loaded, device)
     device_id = device.spec.device_id.hex()
@@ -215,15 +214,21 @@ async def test_transfer_placeholders_without_http(hass: HomeAssistant) -> None:
     assert placeholders["size"] == "8"
 
 
-async def test_transfer_placeholders_register_the_view_once(hass: HomeAssistant) -> None:
-    """Each call signs a fresh link; the view is registered the first time only."""
+async def test_views_are_registered_once_when_the_integration_loads(hass: HomeAssistant) -> None:
+    """Both views are registered when AutoAdd loads (never later, on a started web server); each
+    transfer placeholder call signs a fresh link and registers nothing."""
     assert await async_setup_component(hass, "http", {})
     path = TRANSFER_PATH.format(device_id="ab" * 32)
     with patch.object(hass.http, "register_view", wraps=hass.http.register_view) as register:
+        assert await async_setup_component(hass, DOMAIN, {})
         first = transfer_placeholders(hass, "ab" * 32, b"transfer")
         again = transfer_placeholders(hass, "ab" * 32, b"transfer")
-    assert register.call_count == 1
-    assert isinstance(register.call_args.args[0], TransferFileView)
+    ours = [
+        call.args[0]
+        for call in register.call_args_list
+        if isinstance(call.args[0], (HomeKeyQrView, TransferFileView))
+    ]
+    assert sorted(type(view).__name__ for view in ours) == ["HomeKeyQrView", "TransferFileView"]
     assert first["download"].startswith(f"{path}?authSig=")
     assert again["download"].startswith(f"{path}?authSig=")
 

@@ -14,15 +14,16 @@ import datetime as dt
 import json
 from typing import Any
 
-from custom_components.autoadd.protocol.chain import VerifiedChain, extend, verify_chain
+from custom_components.autoadd.protocol.certificates import certificate_hash
+from custom_components.autoadd.protocol.chain import VerifiedChain, extend, issue_invoice, verify_chain
 from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.handshake import DeviceResponder
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+from custom_components.autoadd.protocol.keys import PublicKey, fingerprint
 from custom_components.autoadd.registrar.keys import HomeKeys
 from custom_components.autoadd.registrar.ports import DeviceUnreachableError, Issue, PersistError
 from custom_components.autoadd.registrar.record import DeviceRecord
 from custom_components.autoadd.registrar.state import RegistrarState
-from tests.factory import NOW, Device, Manufacturer
+from tests.factory import NOW, NOW_TS, Device, Manufacturer
 
 
 class Crash(BaseException):
@@ -57,9 +58,19 @@ class SimDevice:
         self.responder = self.spec.responder()
 
     @classmethod
-    def made(cls, maker: Manufacturer, serial: str, owners: list[PrivateKey], clock: Clock) -> SimDevice:
+    def made(cls, maker: Manufacturer, serial: str, owners: list[PublicKey], clock: Clock) -> SimDevice:
+        """A device as the factory ships it: its invoice names `owners`."""
         spec = maker.make_device(serial)
-        spec.links = [maker.invoice(spec, owners)]
+        invoice = issue_invoice(
+            signer=maker.signer_key,
+            signer_chain=[maker.signer],
+            device_id=spec.device_id,
+            idevid_hash=certificate_hash(spec.cert),
+            owners=owners,
+            issued_at=NOW_TS,
+            model="Lamp 1",
+        )
+        spec.links = [invoice]
         return cls(spec, clock, verify_chain(spec.links, roots=[maker.root], now=NOW))
 
     @property

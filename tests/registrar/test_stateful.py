@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from custom_components.autoadd.protocol.chain import decode_chain, encode_chain, issue_link, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
@@ -31,7 +31,7 @@ from custom_components.autoadd.registrar.core import Candidate, Registrar
 from custom_components.autoadd.registrar.keys import HomeKey, HomeKeys
 from custom_components.autoadd.registrar.machine import held_links
 from custom_components.autoadd.registrar.ports import PersistError, StepError
-from custom_components.autoadd.registrar.record import Phase
+from custom_components.autoadd.registrar.record import ChangeKind, Phase
 from custom_components.autoadd.registrar.state import RegistrarState, TrustedRoot
 from tests.factory import NOW_TS, Manufacturer, fixed_key
 from tests.registrar.sim import (
@@ -79,6 +79,8 @@ class Home(RuleBasedStateMachine):
         self.home_publics: dict[bytes, PublicKey] = {}
         self.backups: list[tuple[object, object]] = []
         self.unproven_since_restore: set[str] = set()
+        #: Devices with no record on disk when the owner destroyed a key (they chose; the step says so).
+        self.unknown_when_a_key_went: set[str] = set()
         self.transfers: dict[str, bytes] = {}
         self.boots = 0
         self.registrar: Registrar
@@ -189,7 +191,7 @@ class Home(RuleBasedStateMachine):
 
     def handed_in(self, serial: str) -> SimDevice:
         """A device another home owned and handed to this home by pushing the link."""
-        sim = SimDevice.made(MAKER, serial, [SELLER], self.clock)
+        sim = SimDevice.made(MAKER, serial, [SELLER.public_key()], self.clock)
         link = issue_link(
             signer=SELLER,
             head=sim.chain.head,
@@ -200,17 +202,21 @@ class Home(RuleBasedStateMachine):
         sim.take_links([link])
         return sim
 
-    @rule(target=devices, kind=st.sampled_from(["bought", "handed_in", "neighbour"]))
+    @rule(
+        target=devices, kind=st.sampled_from(["bought", "bought_before_a_rotation", "handed_in", "neighbour"])
+    )
     def switch_on_new_device(self, kind: str) -> SimDevice:
         serial = f"SN{len(self.sims):04d}"
         if len(self.sims) >= MAX_DEVICES:
             return next(iter(self.sims.values()))
         if kind == "bought":
-            sim = SimDevice.made(MAKER, serial, [self.registrar.home.key], self.clock)
+            sim = SimDevice.made(MAKER, serial, [self.registrar.home.key.public_key()], self.clock)
+        elif kind == "bought_before_a_rotation":  # the invoice names the first home key (kept or destroyed)
+            sim = SimDevice.made(MAKER, serial, [next(iter(self.home_publics.values()))], self.clock)
         elif kind == "handed_in":
             sim = self.handed_in(serial)
         else:
-            sim = SimDevice.made(MAKER, serial, [ROGUE], self.clock)
+            sim = SimDevice.made(MAKER, serial, [ROGUE.public_key()], self.clock)
         self.announce(self.place(sim))
         return sim
 
@@ -235,7 +241,7 @@ class Home(RuleBasedStateMachine):
     @rule(sim=devices, where=st.sampled_from(["its_address", "elsewhere"]), claimed=st.booleans())
     def impostor_announces(self, sim: SimDevice, where: str, claimed: bool) -> None:
         """Someone else answers for the device (at its address, or announcing it at their own)."""
-        impostor = SimDevice.made(MAKER, "SN9999", [ROGUE], self.clock)
+        impostor = SimDevice.made(MAKER, "SN9999", [ROGUE.public_key()], self.clock)
         host = self.hosts[sim.device_id] if where == "its_address" else "10.0.9.9"
         before, boots = proven_view(self.registrar, sim.device_id), self.boots
         real = self.network.at.get(host)
@@ -264,6 +270,8 @@ class Home(RuleBasedStateMachine):
 
     @rule(destroy=st.booleans())
     def rotate_home_key(self, destroy: bool) -> None:
+        if destroy:
+            self.note_unknown_devices()
         before = self.registrar.state.snapshot()
         failing = self.disk.failing
         try:
@@ -298,7 +306,8 @@ class Home(RuleBasedStateMachine):
         if record is None or not record.is_member or not self.home_publics:
             return
         before = proven_view(self.registrar, sim.device_id)
-        for public in self.home_publics.values():
+        known = self.registrar.keys.fingerprints()  # (a key an older backup never held is a stranger's)
+        for public in (key for fp, key in self.home_publics.items() if fp in known):
             try:
                 self.loop.run_until_complete(handover.hand_over(self.registrar, sim.device_id, public))
             except StepError as err:
@@ -320,6 +329,34 @@ class Home(RuleBasedStateMachine):
             return
         self.announce(sim)
 
+    def with_change(self, kind: ChangeKind | None = None) -> list[SimDevice]:
+        """Devices with a pending change (of `kind`), to make the rules about them likely."""
+        records = self.registrar.state.devices
+        return [
+            sim
+            for device_id, sim in self.sims.items()
+            if (change := getattr(records.get(device_id), "change", None)) is not None
+            and (kind is None or change.kind is kind)
+        ]
+
+    @precondition(lambda self: bool(self.with_change(ChangeKind.HANDOVER)))
+    @rule(data=st.data())
+    def cancel_a_pending_hand_over(self, data: st.DataObject) -> None:
+        sim = data.draw(st.sampled_from(self.with_change(ChangeKind.HANDOVER)))
+        self.cancel_hand_over(sim)
+
+    @precondition(lambda self: bool(self.with_change()))
+    @rule(data=st.data())
+    def pending_device_returns(self, data: st.DataObject) -> None:
+        sim = data.draw(st.sampled_from(self.with_change()))
+        sim.online = True
+        self.announce(sim)
+
+    @precondition(lambda self: bool(self.with_change(ChangeKind.HANDOVER)) and self.transfers != {})
+    @rule(data=st.data())
+    def buyer_delivers_a_pending_hand_over(self, data: st.DataObject) -> None:
+        self.buyer_uses_transfer_file(data.draw(st.sampled_from(self.with_change(ChangeKind.HANDOVER))))
+
     @rule(sim=devices)
     def cancel_hand_over(self, sim: SimDevice) -> None:
         self.owner_step(
@@ -327,11 +364,18 @@ class Home(RuleBasedStateMachine):
             {"no_handover", "already_taken", "not_owner", "storage_failed"},
         )
 
-    @rule(sim=devices, accept=st.booleans())
-    def owner_decides(self, sim: SimDevice, accept: bool) -> None:
-        record = self.registrar.state.devices.get(sim.device_id)
-        if record is None or record.phase is not Phase.AWAITING_APPROVAL:
-            return
+    def awaiting(self) -> list[SimDevice]:
+        records = self.registrar.state.devices
+        return [
+            sim
+            for device_id, sim in self.sims.items()
+            if getattr(records.get(device_id), "phase", None) is Phase.AWAITING_APPROVAL
+        ]
+
+    @precondition(lambda self: bool(self.awaiting()))
+    @rule(data=st.data(), accept=st.booleans())
+    def owner_decides(self, data: st.DataObject, accept: bool) -> None:
+        sim = data.draw(st.sampled_from(self.awaiting()))
         (ownership.approve if accept else ownership.reject)(self.registrar, sim.device_id)
         self.settle()
 
@@ -340,7 +384,7 @@ class Home(RuleBasedStateMachine):
         """A seller hands a device to this home by file; the device still holds the seller's chain."""
         if len(self.sims) >= MAX_DEVICES:
             return
-        sim = self.place(SimDevice.made(MAKER, f"SN{len(self.sims):04d}", [SELLER], self.clock))
+        sim = self.place(SimDevice.made(MAKER, f"SN{len(self.sims):04d}", [SELLER.public_key()], self.clock))
         sim.owner = fingerprint(SELLER.public_key())
         link = issue_link(
             signer=SELLER,
@@ -434,10 +478,20 @@ class Home(RuleBasedStateMachine):
 
     @rule(hours=st.sampled_from([3, 24 * 31]))
     def time_passes(self, hours: int) -> None:
+        if hours > 24 * 30:
+            self.note_unknown_devices()
         self.clock.now += dt.timedelta(hours=hours)
         self.scheduler.fire_due()
         rotation.after_confirmation(self.registrar)  # (Home Assistant's twice-daily check)
         self.settle()
+
+    def note_unknown_devices(self) -> None:
+        state = self.disk.state or {}
+        kept = (self.disk.keys or {}).get("kept", {})
+        for device_id in self.sims:
+            record = state.get("devices", {}).get(device_id) or kept.get(device_id)
+            if not record or not record.get("chain"):
+                self.unknown_when_a_key_went.add(device_id)
 
     # --- what must hold after every step --------------------------------------------------------------------
 
@@ -452,7 +506,9 @@ class Home(RuleBasedStateMachine):
         state = RegistrarState.from_dict(self.disk.state) if self.disk.state else RegistrarState()
         known = keys.fingerprints()
         for sim in self.sims.values():
-            if not sim.head_owners & set(self.home_publics) or sim.device_id in self.unproven_since_restore:
+            if not sim.head_owners & set(self.home_publics) or sim.device_id in (
+                self.unproven_since_restore | self.unknown_when_a_key_went
+            ):
                 continue
             if not any(set(head.owner_fingerprints) & known for head in sim.chain.history):
                 continue  # taken in after the backup, under a key it never knew: nothing says it is ours

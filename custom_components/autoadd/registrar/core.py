@@ -33,7 +33,7 @@ from .ports import (
     Scheduler,
     Transport,
 )
-from .record import Address, DeviceRecord, Phase
+from .record import Address, ChangeKind, DeviceRecord, Phase
 from .session import Purpose
 from .state import RegistrarState
 
@@ -166,6 +166,8 @@ class Registrar:
         if record.phase not in (Phase.ONBOARDED, Phase.CHANGING_OWNER) or not record.chain:
             return
         held = machine.held_links(record)
+        if record.change is not None and record.change.kind is ChangeKind.HANDOVER:
+            held = held[:-1]  # the hand-over names the buyer; this home must hold a key for its parent
         try:
             chain = verify_chain(held, roots=None, now=self.clock())
         except AutoAddError:

@@ -28,9 +28,21 @@ from .record import (
 )
 
 
+class NewerStoreError(Exception):
+    """The registrar store was written by a later release: reading it would drop what this one can't
+    name, so it is left as it is."""
+
+    def __init__(self, version: int) -> None:
+        """Keep the version found."""
+        self.version = version
+        super().__init__(f"registrar store version {version} is newer than this release reads")
+
+
 def migrate(version: int, data: dict[str, Any]) -> dict[str, Any]:
-    """The version-2 form of a stored registrar state."""
-    if version >= 2:
+    """The version-2 form of a stored registrar state; a newer one (a later release's) is not read."""
+    if version > 2:
+        raise NewerStoreError(version)
+    if version == 2:
         return data
     records: dict[str, DeviceRecord] = {}
 
@@ -64,12 +76,7 @@ def migrate(version: int, data: dict[str, Any]) -> dict[str, Any]:
             rejected.phase = Phase.REJECTED
             rejected.approval = rejected.approval or Approval(head=head, previous_owner="", at="")
     for device_id, block in data.get("blocked", {}).items():
-        blocked = record(device_id)
-        blocked.blocked_from = blocked.phase
-        blocked.phase = Phase.BLOCKED
-        blocked.history.append(
-            {"at": block.get("at", ""), "event": "blocked", "reason": block.get("reason", "")}
-        )
+        _block(record(device_id), block, data.get("history", {}).get(device_id, []))
     for device_id, events in data.get("history", {}).items():
         record(device_id).history = [*events, *record(device_id).history]
     return {
@@ -78,6 +85,15 @@ def migrate(version: int, data: dict[str, Any]) -> dict[str, Any]:
         "revoked_roots": data.get("revoked_roots", {}),
         "rotation": data.get("rotation"),
     }
+
+
+def _block(blocked: DeviceRecord, block: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    blocked.blocked_from = blocked.phase
+    blocked.phase = Phase.BLOCKED
+    if not any(event.get("event") == "blocked" for event in history):  # 0.1.0 recorded it already
+        blocked.history.append(
+            {"at": block.get("at", ""), "event": "blocked", "reason": block.get("reason", "")}
+        )
 
 
 def _device(record: DeviceRecord, old: dict[str, Any]) -> None:
