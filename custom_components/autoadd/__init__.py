@@ -17,7 +17,6 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .discovery import AutoAddBrowser
-from .home_key_view import HomeKeyQrView
 from .registrar.core import Registrar
 from .registrar.migration import NewerStoreError
 from .registrar.ownership import reachability, remove, restore_kept
@@ -26,7 +25,7 @@ from .registrar.rotation import after_confirmation, resume_rotation
 from .runtime import HassRuntime
 from .services import async_setup_services
 from .storage import Stores
-from .transfer_view import TransferFileView
+from .views import async_register_views
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,9 +51,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and the two views (the home key's QR code, a hand-over's transfer file) once,
     when the integration loads: routes added later fail on a started web server."""
     async_setup_services(hass)
-    if hass.http is not None:
-        hass.http.register_view(HomeKeyQrView())
-        hass.http.register_view(TransferFileView())
+    async_register_views(hass)
     return True
 
 

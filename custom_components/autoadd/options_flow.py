@@ -40,6 +40,7 @@ from .registrar.record import ChangeKind, DeviceRecord, Phase
 from .registrar.rotation import rotate_home_key, rotation_progress
 from .transfer_view import transfer_placeholders
 from .trust import RootError, parse_root
+from .views import async_register_views
 
 if TYPE_CHECKING:
     from . import AutoAddConfigEntry
@@ -70,7 +71,9 @@ MENU = [
 
 
 def home_key_form_placeholders(hass: HomeAssistant, home: HomeKey) -> dict[str, str]:
-    """The home key string, its fingerprint and its QR code, for a form's description."""
+    """The home key string, its fingerprint and its QR code, for a form's description (the set-up flow
+    shows it before the integration's own set-up registered the QR code's view)."""
+    async_register_views(hass)
     return home_key_placeholders(hass, format_home_key(home.key.public_key()), home.fingerprint)
 
 

@@ -6,13 +6,15 @@ from http import HTTPStatus
 from typing import Any
 from unittest.mock import MagicMock, patch
 
+from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.http import KEY_HASS
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.autoadd.const import DOMAIN
+from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
 from custom_components.autoadd.home_key_view import (
     QR_LINK_LIFETIME,
     QR_PATH,
@@ -21,7 +23,7 @@ from custom_components.autoadd.home_key_view import (
     home_key_svg,
 )
 from custom_components.autoadd.protocol.home_key import format_home_key
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
+from custom_components.autoadd.protocol.keys import KeyType, PrivateKey, fingerprint, format_fingerprint
 from tests.factory import fixed_key
 
 from .conftest import registrar_of
@@ -171,3 +173,21 @@ async def test_view_without_a_home_key_is_not_found(
     response = await HomeKeyQrView().get(view_request(hass))
 
     assert response.status == HTTPStatus.NOT_FOUND
+
+
+async def test_the_set_up_flow_shows_a_qr_code_that_loads(
+    hass: HomeAssistant, hass_storage: dict[str, Any], hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """The first set-up shows the key before the integration itself is set up: its QR code view is
+    registered by then (the browser test found it missing)."""
+    assert await async_setup_component(hass, "http", {})
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOME_NAME: "Cottage", CONF_KEY_TYPE: KeyType.ED25519.value}
+    )
+    assert result["step_id"] == "home_key"
+    link = placeholders(result)["qr_code"].removeprefix("![QR code](").removesuffix(")")
+    client = await hass_client_no_auth()
+    response = await client.get(link)
+    assert response.status == HTTPStatus.OK
+    assert response.content_type == "image/svg+xml"

@@ -11,6 +11,7 @@ from custom_components.autoadd.protocol.chain import encode_chain, issue_link
 from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.keys import fingerprint
 from custom_components.autoadd.registrar import handover, machine, ownership, rotation
+from custom_components.autoadd.registrar.core import Candidate
 from custom_components.autoadd.registrar.machine import Evidence, TransitionError
 from custom_components.autoadd.registrar.ports import StepError
 from custom_components.autoadd.registrar.record import ChangeKind, DeviceRecord, Phase
@@ -209,3 +210,60 @@ def test_a_device_bought_before_a_destroyed_key_is_reported(home: Home) -> None:
     home.announce(sim)
     assert home.owner.told("key_lost", sim.device_id)
     assert home.registrar.state.devices[sim.device_id].phase is Phase.KEY_LOST
+
+
+def test_a_kept_key_a_stored_chain_still_needs_is_not_destroyed(home: Home) -> None:
+    """The registrar store is older than the key store (restored alone): a record still names the kept
+    old key with no link moving it. The key outlives its grace period until the device has moved."""
+    sim = onboarded(home)
+    _, before_rotation = home.disk.image()
+    sim.online = False
+    home.rotate_home_key(destroy=False)
+    home.disk.state = before_rotation
+    home.boot(crashed=True)
+    home.time_passes(24 * 31)
+    assert [old.key is not None for old in home.registrar.keys.retired] == [True]
+
+    sim.online = True
+    home.announce(sim)  # the device gets its rotation link now
+    assert sim.head_owners == {home.registrar.home.fingerprint}
+    home.time_passes(24 * 31)
+    assert [old.key is not None for old in home.registrar.keys.retired] == [False]
+
+
+def test_a_spoofed_unclaimed_announcement_writes_nothing_durably(home: Home) -> None:
+    """An announcement makes the registrar ask the device again; the record it proves is on disk already,
+    so no durable write happens for it (only a new device's first note costs one)."""
+    sim = onboarded(home)
+    writes = home.disk.writes
+    for _ in range(3):
+        home.registrar.announce(Candidate(sim.device_id, home.hosts[sim.device_id], 80, False, {"sv": "9"}))
+        home.settle()
+    assert home.disk.writes == writes
+    assert home.registrar.state.devices[sim.device_id].phase is Phase.ONBOARDED
+
+
+def test_a_block_outlives_removing_the_integration(home: Home) -> None:
+    sim = onboarded(home)
+    ownership.block(home.registrar, sim.device_id, "blocked by the owner")
+    home.persistence.flush()
+    home.remove_and_add_the_integration()
+    record = home.registrar.state.devices[sim.device_id]
+    assert record.phase is Phase.BLOCKED
+    home.announce(sim)
+    assert home.registrar.state.devices[sim.device_id].phase is Phase.BLOCKED
+
+
+def test_blocked_during_the_proof_gets_no_note(home: Home) -> None:
+    sim = SimDevice.made(MAKER, "SN0400", [home.registrar.home.key.public_key()], home.clock)
+    home.place(sim)
+    real = sim.hello
+
+    def hello_then_block(body: bytes) -> bytes:
+        ownership.block(home.registrar, sim.device_id, "blocked by the owner")
+        return real(body)
+
+    sim.hello = hello_then_block  # type: ignore[method-assign]
+    home.announce(sim)
+    assert sim.owner is None  # no note reached it
+    assert phase_of(home, sim) is Phase.BLOCKED

@@ -91,6 +91,8 @@ class Registrar:
         self.retries: dict[str, Callable[[], None]] = {}
         self.failures: dict[str, int] = {}
         self.checked: set[str] = set()
+        #: Devices whose record, with a chain, a durable write has put on disk (loaded ones count too).
+        self.durable: set[str] = {device_id for device_id, r in state.devices.items() if r.chain}
         self.announced_txt: dict[str, dict[str, str]] = {}
         self.closed = False
         self.active_handshakes = 0
@@ -131,6 +133,7 @@ class Registrar:
             except BaseException:
                 self.state.restore(before)
                 raise
+            self.durable = {device_id for device_id, r in self.state.devices.items() if r.chain}
         return result
 
     def changed(self, device_id: str) -> None:

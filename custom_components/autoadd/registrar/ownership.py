@@ -157,7 +157,10 @@ def restore_kept(registrar: Registrar) -> bool:
         if device_id in registrar.state.devices:
             continue
         record = DeviceRecord.from_dict(data)
-        record.phase = Phase.APPROVED if record.approval and record.approval.transfer else Phase.SEEN
+        if record.phase is Phase.BLOCKED:
+            record.blocked_from = Phase.SEEN  # still blocked: the owner's block outlives the entry
+        else:
+            record.phase = Phase.APPROVED if record.approval and record.approval.transfer else Phase.SEEN
         record.onboarded_at = None
         record.history = [{"at": registrar.now(), "event": "kept_across_removal"}]
         registrar.state.devices[device_id] = record

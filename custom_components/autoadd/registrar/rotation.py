@@ -222,20 +222,43 @@ def after_confirmation(registrar: Registrar) -> None:
         registrar.state.rotation = None
         registrar.persistence.schedule_save()
     cutoff = registrar.clock() - KEEP_RETIRED
-    if any(
-        old.key is not None and datetime.fromisoformat(old.retired_at) <= cutoff
-        for old in registrar.keys.retired
-    ):
+    if _destroyable(registrar, cutoff):
         registrar.scheduler.spawn(destroy_retired_keys(registrar, cutoff), "autoadd destroy retired keys")
 
 
-async def destroy_retired_keys(registrar: Registrar, cutoff: datetime) -> None:
-    """Forget the private part of every home key retired before `cutoff` (kept if the write fails)."""
-    kept = [
-        (old, old.key)
+def _still_needed(registrar: Registrar) -> set[str]:
+    """Fingerprints (hex) of retired keys that a stored chain still needs: its head names no current key
+    (a registrar store older than the key store, say) and no link of this home's moves it on."""
+    current = {registrar.home.fingerprint}
+    needed: set[str] = set()
+    for record in registrar.state.devices.values():
+        if record.phase is Phase.HANDED_OVER or not record.chain or record.change is not None:
+            continue
+        try:
+            owners = set(held_chain(registrar, record).head.owner_fingerprints)
+        except AutoAddError:
+            continue
+        if not owners & current:
+            needed |= {owner.hex() for owner in owners}
+    return needed
+
+
+def _destroyable(registrar: Registrar, cutoff: datetime) -> list[RetiredKey]:
+    """Kept retired keys past their grace period that no stored chain still needs."""
+    needed = _still_needed(registrar)
+    return [
+        old
         for old in registrar.keys.retired
-        if old.key is not None and datetime.fromisoformat(old.retired_at) <= cutoff
+        if old.key is not None
+        and datetime.fromisoformat(old.retired_at) <= cutoff
+        and old.fingerprint not in needed
     ]
+
+
+async def destroy_retired_keys(registrar: Registrar, cutoff: datetime) -> None:
+    """Forget the private part of every home key retired before `cutoff` that no stored chain still
+    needs (kept if the write fails)."""
+    kept = [(old, old.key) for old in _destroyable(registrar, cutoff)]
     for old, _ in kept:
         old.key = None
     try:

@@ -70,6 +70,8 @@ async def run(registrar: Registrar, device_id: str, address: Address, purpose: P
         if isinstance(verdict, Rotate):
             await sign_rotation_for(registrar, device_id, proven.chain, verdict.chain, verdict.signer)
             verdict = judge_proof(registrar.state.devices.get(device_id), proven.chain, registrar.keys)
+        if registrar.blocked(device_id):
+            return  # blocked during the attempt: nothing more is sent
         if isinstance(verdict, Push) and pushes == 0:
             pushes += 1
             _mark_sent(registrar, device_id)
@@ -121,7 +123,10 @@ async def _onboard(
         registrar.tell(record, machine.on_check(record, proven.chain, address, registrar.now()))
         registrar.changed(record.device_id)
         return
-    await registrar.commit(lambda: _remember(registrar, proven))
+    if registrar.blocked(proven.device_id.hex()):
+        return  # blocked during the attempt: nothing more is sent
+    if proven.device_id.hex() not in registrar.durable:
+        await registrar.commit(lambda: _remember(registrar, proven))
     if verdict.links:
         _mark_sent(registrar, proven.device_id.hex())
     note = session.make_note(signer=verdict.signer, issued_at=registrar.timestamp(), links=verdict.links)
