@@ -275,7 +275,8 @@ class Scheduler:
 
 def reachable(device: SimDevice, keys: HomeKeys, state: RegistrarState) -> bool:
     """Whether what is on disk reaches the device: a key for its head, or stored links (already
-    signed) that extend its chain to a head this home holds a key for."""
+    signed) that extend its chain to a head this home holds a key for (a hand-over on top of them can
+    be cancelled with that key)."""
     held = keys.held()
     if device.head_owners & held:
         return True
@@ -288,12 +289,13 @@ def reachable(device: SimDevice, keys: HomeKeys, state: RegistrarState) -> bool:
     kept = keys.kept.get(device.device_id)
     if kept is not None and (kept_change := DeviceRecord.from_dict(kept).change) is not None:
         pending.append(kept_change.links)
-    for links in pending:
+    for links in pending:  # any stretch of them: a pending hand-over on top can still be cancelled
         for start in range(len(links)):
-            try:
-                head = extend(device.chain, links[start:]).head
-            except AutoAddError:
-                continue
-            if set(head.owner_fingerprints) & held:
-                return True
+            for end in range(start + 1, len(links) + 1):
+                try:
+                    head = extend(device.chain, links[start:end]).head
+                except AutoAddError:
+                    break
+                if set(head.owner_fingerprints) & held:
+                    return True
     return False

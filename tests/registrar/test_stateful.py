@@ -510,6 +510,8 @@ class Home(RuleBasedStateMachine):
                 self.unproven_since_restore | self.unknown_when_a_key_went
             ):
                 continue
+            if getattr(self.registrar.state.devices.get(sim.device_id), "phase", None) is Phase.REMOVED:
+                continue  # the owner let it go; it is heard again (and told about) when reset
             if not any(set(head.owner_fingerprints) & known for head in sim.chain.history):
                 continue  # taken in after the backup, under a key it never knew: nothing says it is ours
             assert reachable(sim, keys, state) or self.owner.told("key_lost", sim.device_id), (
