@@ -27,6 +27,7 @@ ISSUE_KEYS = {
     "suspicious": "suspicious_device",
     "key_lost": "key_lost",
     "transfer_outdated": "transfer_outdated",
+    "change_dropped": "change_dropped",
 }
 
 

@@ -112,6 +112,10 @@ def test_a_co_owners_link_drops_a_change_it_makes_impossible(home: Home) -> None
     assert record.chain == list(sim.chain.links)
     assert "change_dropped" in [entry["event"] for entry in record.history]
     assert record.phase is Phase.ONBOARDED
+    issue = home.owner.issues[("change_dropped", sim.device_id)]
+    assert issue.placeholders["kind"] == "hand-over"
+    home.run(handover.hand_over(home.registrar, sim.device_id, BUYER.public_key()))  # started again
+    assert not home.owner.told("change_dropped", sim.device_id)
 
 
 def test_a_co_owners_hand_over_makes_the_device_leave(home: Home) -> None:

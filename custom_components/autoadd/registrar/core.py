@@ -27,6 +27,7 @@ from .machine import Events
 from .ports import (
     DeviceSaidError,
     DeviceUnreachableError,
+    Issue,
     Owner,
     Persistence,
     PersistError,
@@ -148,6 +149,19 @@ class Registrar:
             record.history.append(entry)
             del record.history[:-MAX_HISTORY]
             self.owner.history(record.device_id, entry)
+            if event == "change_dropped":  # a co-owner's link made it impossible: the owner must know
+                kind = {"rotate": "rotation", "handover": "hand-over", "cancel": "cancel"}[detail["kind"]]
+                self.owner.raise_issue(
+                    Issue(
+                        "change_dropped",
+                        record.device_id,
+                        {
+                            "kind": kind,
+                            "model": record.model or "AutoAdd device",
+                            "device": record.device_id[:16],
+                        },
+                    )
+                )
 
     def record(self, device_id: str) -> DeviceRecord:
         """The device's record, made (as SEEN) if there is none."""

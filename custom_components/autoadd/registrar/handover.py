@@ -76,6 +76,7 @@ async def hand_over(registrar: Registrar, device_id: str, new_owner: PublicKey) 
     except PersistError as err:
         raise StepError("storage_failed") from err
     record = registrar.state.devices[device_id]
+    registrar.owner.clear_issue("change_dropped", device_id)  # started again
     registrar.tell(record, [("handover_signed", {"new_owner": change.new_owner})])
     registrar.changed(device_id)
     transfer = encode_chain(held_links(record))
