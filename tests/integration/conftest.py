@@ -9,8 +9,9 @@ from unittest.mock import AsyncMock, MagicMock, patch
 
 import aiohttp
 from aiohttp import web
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -327,3 +328,43 @@ async def impostor(socket_enabled: None) -> AsyncIterator[Callable[..., Awaitabl
     yield start
     for fake in started:
         await fake.stop()
+
+
+async def device_announces(
+    hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice, *, claimed: bool = False
+) -> None:
+    """The device announces itself (as discovery hands it over); wait for whatever the registrar starts."""
+    registrar_of(entry).announce(candidate_for(device, claimed=claimed))
+    await settle(hass)
+
+
+async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: RunningDevice) -> str:
+    """Onboard devices whose invoice names the entry's home; returns the first one's AutoAdd identifier."""
+    for device in devices:
+        registrar_of(entry).announce(candidate_for(device))
+    await settle(hass)
+    for device in devices:
+        assert registered(hass, device.spec.device_id.hex()) is not None
+    return devices[0].spec.device_id.hex()
+
+
+async def options_step(
+    hass: HomeAssistant, entry: MockConfigEntry, step: str, user_input: dict[str, Any]
+) -> ConfigFlowResult:
+    """Open AutoAdd's options, pick a menu entry and submit its form."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": step})
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    await settle(hass)
+    return result
+
+
+async def rotate(hass: HomeAssistant, *, destroy_old: bool = False) -> dict[str, Any]:
+    """Rotate with the `autoadd.rotate_home_key` action; wait for what it started."""
+    response = await hass.services.async_call(
+        DOMAIN, "rotate_home_key", {"destroy_old_key": destroy_old}, blocking=True, return_response=True
+    )
+    await settle(hass)
+    assert response is not None
+    return dict(response)

@@ -25,14 +25,7 @@ from custom_components.autoadd.registrar.record import ChangeKind, Phase
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice, device_refuses
 
-from .conftest import candidate_for, registered, registrar_of, switch_home
-
-
-async def announce(
-    hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice, *, claimed: bool
-) -> None:
-    registrar_of(entry).announce(candidate_for(device, claimed=claimed))
-    await hass.async_block_till_done(wait_background_tasks=True)
+from .conftest import device_announces, registered, registrar_of, switch_home
 
 
 async def test_hand_over_pushed_then_approved_by_the_buyer(
@@ -46,7 +39,7 @@ async def test_hand_over_pushed_then_approved_by_the_buyer(
     """A pushes the hand-over; the device leaves A; B is asked, approves, and the device refuses A."""
     buyer = fixed_key("buyer home")
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
 
     result = await hand_over(registrar_of(loaded), device_id, buyer.public_key())
@@ -60,7 +53,7 @@ async def test_hand_over_pushed_then_approved_by_the_buyer(
     assert device.device.chain.links == tuple(decode_chain(result.transfer))
 
     home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
-    await announce(hass, home_b, device, claimed=False)
+    await device_announces(hass, home_b, device, claimed=False)
     assert registered(hass, device_id) is None  # not silently: the owner is asked
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}")
     assert issue is not None
@@ -90,15 +83,15 @@ async def test_rejected_hand_over_is_not_asked_again(
     """B rejects a device handed to it: it is not added and not asked about again for the same chain."""
     buyer = fixed_key("buyer home")
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
     await hand_over(registrar_of(loaded), device_id, buyer.public_key())
 
     home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
-    await announce(hass, home_b, device, claimed=False)
+    await device_announces(hass, home_b, device, claimed=False)
     reject(registrar_of(home_b), device_id)
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
-    await announce(hass, home_b, device, claimed=False)
+    await device_announces(hass, home_b, device, claimed=False)
     registrar_of(home_b).try_now(device_id)  # whatever its back-off
     await hass.async_block_till_done(wait_background_tasks=True)
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
@@ -122,7 +115,7 @@ async def test_hand_over_by_transfer_file(
     """The device is offline when A signs: B accepts the transfer file and delivers the link itself."""
     buyer = fixed_key("buyer home")
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
     await device.stop()
 
@@ -138,7 +131,7 @@ async def test_hand_over_by_transfer_file(
     accept_transfer(registrar_of(home_b), transfer)
 
     await device.start(device.port)
-    await announce(hass, home_b, device, claimed=True)
+    await device_announces(hass, home_b, device, claimed=True)
     assert registered(hass, device_id) is not None
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
     assert device.device is not None
@@ -153,7 +146,7 @@ async def test_transfer_file_for_another_home_is_refused(
 ) -> None:
     """A transfer file that hands the device to someone else cannot be accepted here."""
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     await device.stop()
     result = await hand_over(registrar_of(loaded), device.spec.device_id.hex(), fixed_key("x").public_key())
     with pytest.raises(NotOwnerError):
@@ -171,7 +164,7 @@ async def test_cancelled_hand_over_makes_the_transfer_file_useless(
     """A cancels before the device took the link: the buyer's transfer file no longer works."""
     buyer = fixed_key("buyer home")
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
     await device.stop()
     result = await hand_over(registrar_of(loaded), device_id, buyer.public_key())
@@ -189,7 +182,7 @@ async def test_cancelled_hand_over_makes_the_transfer_file_useless(
 
     home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
     accept_transfer(registrar_of(home_b), read_transfer(registrar_of(home_b), result.transfer))
-    await announce(hass, home_b, device, claimed=True)
+    await device_announces(hass, home_b, device, claimed=True)
     assert registered(hass, device_id) is None
     assert device.device.state.owner == fingerprint(home.public_key())
     # The buyer is told the file is outdated, and the stored approval is dropped.
@@ -204,7 +197,7 @@ async def test_cancel_needs_the_device(
     kept, not confirmed, and delivered when the device comes back."""
     buyer = fixed_key("buyer")
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
     await device.stop()
     await hand_over(registrar_of(loaded), device_id, buyer.public_key())
@@ -217,7 +210,7 @@ async def test_cancel_needs_the_device(
     assert registered(hass, device_id) is not None
 
     await device.start(device.port)
-    await announce(hass, loaded, device, claimed=True)
+    await device_announces(hass, loaded, device, claimed=True)
     record = registrar_of(loaded).state.devices[device_id]
     assert record.change is None
     assert record.phase is Phase.ONBOARDED
@@ -233,7 +226,7 @@ async def test_cancel_after_the_device_took_the_hand_over(
     """A hand-over the device already holds cannot be cancelled: the proof shows it took it."""
     buyer = fixed_key("buyer")
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
     await device.stop()
     result = await hand_over(registrar_of(loaded), device_id, buyer.public_key())
@@ -255,7 +248,7 @@ async def test_offline_cancel_loses_to_a_hand_over_the_device_took(
     proof shows the device left, and it leaves this home."""
     buyer = fixed_key("buyer")
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
     await device.stop()
     result = await hand_over(registrar_of(loaded), device_id, buyer.public_key())
@@ -264,7 +257,7 @@ async def test_offline_cancel_loses_to_a_hand_over_the_device_took(
     await device.start(device.port)
     assert device.device is not None
     device.device.add_links(list(decode_chain(result.transfer)[1:]))
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     assert registered(hass, device_id) is None
     record = registrar_of(loaded).state.devices[device_id]
     assert record.phase is Phase.HANDED_OVER
@@ -277,12 +270,12 @@ async def test_pending_hand_over_is_delivered_when_the_device_returns(
 ) -> None:
     """A signed hand-over waits for the device; when it is seen again it gets the link and leaves."""
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     device_id = device.spec.device_id.hex()
     await device.stop()
     await hand_over(registrar_of(loaded), device_id, fixed_key("buyer").public_key())
     await device.start(device.port)
-    await announce(hass, loaded, device, claimed=True)
+    await device_announces(hass, loaded, device, claimed=True)
     assert registered(hass, device_id) is None
     assert device.device is not None
     assert not device.device.claimed
@@ -306,12 +299,12 @@ async def test_co_owners_both_onboard_and_either_hands_over(
     co_owner = fixed_key("co-owner home")
     device: RunningDevice = await devices([home, co_owner])
     device_id = device.spec.device_id.hex()
-    await announce(hass, loaded, device, claimed=False)
+    await device_announces(hass, loaded, device, claimed=False)
     record = registrar_of(loaded).state.devices[device_id]
     assert record.owners == [fingerprint(home.public_key()).hex(), fingerprint(co_owner.public_key()).hex()]
 
     home_b = await switch_home(hass, hass_storage, loaded, co_owner, trusted)
-    await announce(hass, home_b, device, claimed=True)  # unknown to B, so B runs the handshake
+    await device_announces(hass, home_b, device, claimed=True)  # unknown to B, so B runs the handshake
     assert registered(hass, device_id) is not None
     assert device.device is not None
     assert device.device.state.owner == fingerprint(co_owner.public_key())

@@ -31,15 +31,10 @@ from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
 from tests.factory import NOW_TS, Manufacturer, fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import announce, onboarding_state, registered, registrar_of, settle
+from .conftest import announce, onboarding_state, registered, registrar_of, rotate, settle
 
 SELLER = fixed_key("seller home")
 FIX_PATH = "/api/repairs/issues/fix"
-
-
-async def rotate(hass: HomeAssistant, *, destroy_old: bool) -> None:
-    await hass.services.async_call(DOMAIN, "rotate_home_key", {"destroy_old_key": destroy_old}, blocking=True)
-    await settle(hass)
 
 
 async def show_up(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice) -> str:

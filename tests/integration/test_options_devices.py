@@ -26,14 +26,12 @@ from custom_components.autoadd.registrar.record import Phase
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import onboarding_state, registered, registrar_of, switch_home
+from .conftest import device_announces, onboard, onboarding_state, registered, registrar_of, switch_home
 from .test_options_lifecycle import (
-    announce,
     assert_form,
     field_options,
     fields,
     handed_over_offline,
-    onboard,
     open_options,
     placeholders,
     submit,
@@ -95,7 +93,7 @@ async def test_accept_a_transfer_file(
     assert registered(hass, device_id) is None  # added when it shows up
 
     await device.start(device.port)
-    await announce(hass, home_b, device, claimed=True)
+    await device_announces(hass, home_b, device, claimed=True)
     assert registered(hass, device_id) is not None
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is None
     assert device.device is not None
@@ -215,7 +213,7 @@ async def test_revoking_a_manufacturer_flags_its_devices_and_refuses_new_ones(
     assert onboarding_state(hass, record.device_id) == "revoked"
 
     second: RunningDevice = await devices([home], serial="SN0002")
-    await announce(hass, loaded, second)
+    await device_announces(hass, loaded, second)
     second_id = second.spec.device_id.hex()
     assert registered(hass, second_id) is None
     refusal = registrar.state.devices[second_id].refusal
@@ -293,7 +291,7 @@ async def test_block_a_pasted_device_identifier(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert [r.device_id for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED] == [device_id]
 
-    await announce(hass, loaded, device)
+    await device_announces(hass, loaded, device)
     record = registrar.state.devices[device_id]
     assert record.phase is Phase.BLOCKED
     assert registered(hass, device_id) is None

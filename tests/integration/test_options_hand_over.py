@@ -24,14 +24,12 @@ from custom_components.autoadd.transfer_view import TRANSFER_PATH
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import onboarding_state, registered, registrar_of
+from .conftest import device_announces, onboard, onboarding_state, registered, registrar_of
 from .test_options_lifecycle import (
-    announce,
     assert_form,
     field_options,
     fields,
     handed_over_offline,
-    onboard,
     open_options,
     placeholders,
     registrar_writes_fail,
@@ -277,7 +275,7 @@ async def test_cancel_while_the_device_is_offline_waits_for_its_receipt(
     assert onboarding_state(hass, device_id) == "cancel_pending"
 
     await device.start(device.port)
-    await announce(hass, loaded, device, claimed=True)
+    await device_announces(hass, loaded, device, claimed=True)
     record = registrar_of(loaded).state.devices[device_id]
     assert record.change is None
     assert record.phase is Phase.ONBOARDED
@@ -308,7 +306,7 @@ async def test_let_a_pending_hand_over_go(
     assert transfer_file(registrar_of(loaded), device_id) == transfer
 
     await device.start(device.port)
-    await announce(hass, loaded, device, claimed=True)
+    await device_announces(hass, loaded, device, claimed=True)
     assert registrar_of(loaded).state.devices[device_id].phase is Phase.HANDED_OVER
     assert device.device is not None
     assert not device.device.claimed

@@ -28,7 +28,7 @@ from custom_components.autoadd.registrar.keys import HomeKey
 from custom_components.autoadd.storage import REGISTRAR_STORE
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered, registrar_of, settle
+from .conftest import onboard, registrar_of, settle
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -74,21 +74,6 @@ async def submit(
     result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
     await settle(hass)
     return result
-
-
-async def announce(
-    hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice, *, claimed: bool = False
-) -> None:
-    """The device announces itself; wait for whatever the registrar starts."""
-    registrar_of(entry).announce(candidate_for(device, claimed=claimed))
-    await settle(hass)
-
-
-async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: RunningDevice) -> None:
-    """Onboard devices whose invoice names the entry's home."""
-    for device in devices:
-        await announce(hass, entry, device)
-        assert registered(hass, device.spec.device_id.hex()) is not None
 
 
 async def handed_over_offline(

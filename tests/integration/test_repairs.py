@@ -28,15 +28,9 @@ from custom_components.autoadd.registrar.record import Phase
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered, registrar_of, switch_home
+from .conftest import device_announces, registered, registrar_of, switch_home
 
 FIX_PATH = "/api/repairs/issues/fix"
-
-
-async def announce(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice) -> None:
-    """The device announces itself; wait for whatever the registrar starts."""
-    registrar_of(entry).announce(candidate_for(device))
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ async def waiting(
     """Home A onboards a device and pushes a hand-over to `buyer`; home B runs and the device announces
     itself there: it waits for B's approval. Returns B's entry and the device."""
     device: RunningDevice = await devices([home])
-    await announce(hass, loaded, device)
+    await device_announces(hass, loaded, device)
     result = await hand_over(registrar_of(loaded), device.spec.device_id.hex(), buyer.public_key())
     assert result.delivered
 
@@ -66,7 +60,7 @@ async def waiting(
     assert await async_setup_component(hass, REPAIRS_DOMAIN, {})
     await hass.async_block_till_done()
 
-    await announce(hass, home_b, device)
+    await device_announces(hass, home_b, device)
     assert registrar_of(home_b).state.devices[device.spec.device_id.hex()].phase is Phase.AWAITING_APPROVAL
     return home_b, device
 

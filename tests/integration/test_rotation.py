@@ -15,7 +15,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.autoadd import KEY_AGE_CHECK_INTERVAL
-from custom_components.autoadd.const import DOMAIN
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
@@ -28,25 +27,7 @@ from custom_components.autoadd.storage import HOME_KEY_STORE
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, device_refuses
 
-from .conftest import candidate_for, registered, registrar_of, settle
-
-
-async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: RunningDevice) -> None:
-    for device in devices:
-        registrar_of(entry).announce(candidate_for(device))
-    await settle(hass)
-    for device in devices:
-        assert registered(hass, device.spec.device_id.hex()) is not None
-
-
-async def rotate(hass: HomeAssistant, *, destroy_old: bool = False) -> dict[str, Any]:
-    """Rotate with the `autoadd.rotate_home_key` action; wait for what it started."""
-    response = await hass.services.async_call(
-        DOMAIN, "rotate_home_key", {"destroy_old_key": destroy_old}, blocking=True, return_response=True
-    )
-    await settle(hass)
-    assert response is not None
-    return dict(response)
+from .conftest import candidate_for, onboard, registered, registrar_of, rotate, settle
 
 
 def owner_of(device: RunningDevice) -> bytes | None:

@@ -28,14 +28,12 @@ from custom_components.autoadd.registrar.rotation import RotationProgress, rotat
 from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE, SAVE_DELAY
 from tests.reference_device import RunningDevice
 
-from .conftest import registrar_of, settle
+from .conftest import onboard, registrar_of, rotate, settle
 from .test_rotation import (
     comes_back,
     grace_period_passes,
     kept_keys,
-    onboard,
     owner_of,
-    rotate,
     stored_keys,
 )
 

@@ -45,17 +45,9 @@ from custom_components.autoadd.transfer_view import (
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import announce, candidate_for, registered, registrar_of, settle
+from .conftest import announce, candidate_for, onboard, registered, registrar_of, settle
 
 OPTIONS_FLOW = "/api/config/config_entries/options/flow"
-
-
-async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: RunningDevice) -> None:
-    for device in devices:
-        registrar_of(entry).announce(candidate_for(device))
-    await settle(hass)
-    for device in devices:
-        assert registered(hass, device.spec.device_id.hex()) is not None
 
 
 async def hand_over_offline(hass: HomeAssistant, device: RunningDevice) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
@@ -29,37 +29,16 @@ from custom_components.autoadd.storage import HOME_KEY_STORE
 from tests.factory import Manufacturer
 from tests.reference_device import RunningDevice
 
-from .conftest import candidate_for, registered, registrar_of, settle, stored
-
-
-async def onboard(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice) -> str:
-    """Onboard a reference device; return its AutoAdd identifier."""
-    registrar_of(entry).announce(candidate_for(device))
-    await settle(hass)
-    device_id = device.spec.device_id.hex()
-    assert registered(hass, device_id) is not None
-    return device_id
-
-
-def onboarding_state(hass: HomeAssistant, device_id: str) -> str:
-    """The device's onboarding_state sensor."""
-    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{device_id}_onboarding_state")
-    assert entity_id is not None
-    state = hass.states.get(entity_id)
-    assert state is not None
-    return state.state
-
-
-async def options_step(
-    hass: HomeAssistant, entry: MockConfigEntry, step: str, user_input: dict[str, Any]
-) -> ConfigFlowResult:
-    """Open AutoAdd's options, pick a menu entry and submit its form."""
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": step})
-    assert result["type"] is FlowResultType.FORM
-    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
-    await settle(hass)
-    return result
+from .conftest import (
+    candidate_for,
+    onboard,
+    onboarding_state,
+    options_step,
+    registered,
+    registrar_of,
+    settle,
+    stored,
+)
 
 
 def announce_every_way(entry: MockConfigEntry, device: RunningDevice) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -26,16 +25,15 @@ from custom_components.autoadd.registrar.record import Address, ChangeKind, Phas
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice
 
-from .conftest import Impostor, announce, candidate_for, registered, registrar_of, settle
-
-
-async def onboard(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice) -> str:
-    """Onboard a reference device; return its AutoAdd identifier."""
-    registrar_of(entry).announce(candidate_for(device))
-    await settle(hass)
-    device_id = device.spec.device_id.hex()
-    assert registered(hass, device_id) is not None
-    return device_id
+from .conftest import (
+    Impostor,
+    announce,
+    onboard,
+    options_step,
+    registered,
+    registrar_of,
+    settle,
+)
 
 
 def entity_ids(hass: HomeAssistant, device_id: str) -> dict[str, str]:
@@ -52,18 +50,6 @@ def state_of(hass: HomeAssistant, entity_id: str) -> str:
     state = hass.states.get(entity_id)
     assert state is not None
     return state.state
-
-
-async def options_step(
-    hass: HomeAssistant, entry: MockConfigEntry, step: str, user_input: dict[str, Any]
-) -> ConfigFlowResult:
-    """Open AutoAdd's options, pick a menu entry and submit its form."""
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": step})
-    assert result["type"] is FlowResultType.FORM
-    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
-    await settle(hass)
-    return result
 
 
 async def action(hass: HomeAssistant, service: str, data: dict[str, Any]) -> dict[str, Any]:

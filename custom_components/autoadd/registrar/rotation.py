@@ -244,15 +244,17 @@ def _still_needed(registrar: Registrar) -> set[str]:
 
 
 def _destroyable(registrar: Registrar, cutoff: datetime) -> list[RetiredKey]:
-    """Kept retired keys past their grace period that no stored chain still needs."""
-    needed = _still_needed(registrar)
-    return [
+    """Kept retired keys past their grace period that no stored chain still needs (the chains are only
+    looked at when there is such a key: this runs after every confirmation)."""
+    due = [
         old
         for old in registrar.keys.retired
-        if old.key is not None
-        and datetime.fromisoformat(old.retired_at) <= cutoff
-        and old.fingerprint not in needed
+        if old.key is not None and datetime.fromisoformat(old.retired_at) <= cutoff
     ]
+    if not due:
+        return []
+    needed = _still_needed(registrar)
+    return [old for old in due if old.fingerprint not in needed]
 
 
 async def destroy_retired_keys(registrar: Registrar, cutoff: datetime) -> None:
