@@ -542,3 +542,30 @@ def test_subject_attribute(maker: Manufacturer) -> None:
     """Subject attributes are read as text, or None when absent."""
     assert subject_attribute(maker.root, NameOID.ORGANIZATION_NAME) == "Acme"
     assert subject_attribute(maker.root, NameOID.SERIAL_NUMBER) is None
+
+
+# --- Certificates that load but do not decode ---------------------------------------------------------------
+
+_UNDECODABLE = {
+    # notAfter 0000-12-31: the DER is fine, but no datetime holds year 0
+    "year-0": (b"99991231235959Z", b"00001231235959Z"),
+    # the model (title) and CN are UTF8Strings that are not UTF-8
+    "non-utf8-name": (b"Lamp 1", b"\xff\xfe\xfd\xfc\xfb\xfa"),
+    # O is tagged 13 (RELATIVE-OID), no string type: cryptography raised KeyError (found by
+    # test_load_der_certificate at AUTOADD_FUZZ_SCALE=4)
+    "unknown-string-type": (b"\x06\x03U\x04\n\x0c\x04Acme", b"\x06\x03U\x04\n\x0d\x04Acme"),
+}
+
+
+@pytest.mark.parametrize("kind", list(_UNDECODABLE))
+def test_certificate_whose_fields_do_not_decode_is_malformed(kind: str) -> None:
+    """cryptography loads such a certificate and raises ValueError only when its validity or subject is read
+    (in the path check, or when a record reads the model): reading it as DER or PEM says `malformed` (X0)."""
+    old, new = _UNDECODABLE[kind]
+    der = certificate_to_der(Manufacturer.create().make_device().cert).replace(old, new)
+    assert x509.load_der_x509_certificate(der)  # cryptography itself takes it
+    with pytest.raises(MalformedError, match="does not decode"):
+        load_der_certificate(der, what="IDevID certificate 0")
+    pem = certificate_to_pem(x509.load_der_x509_certificate(der))
+    with pytest.raises(MalformedError, match="does not decode"):
+        load_pem_certificates(pem)

@@ -76,3 +76,51 @@ def test_home_key_string_refuses_look_alike_letters(letter: str) -> None:
         parse_home_key(text[:10] + letter + text[11:])
     assert err.value.reason == "characters"
     assert "character 11" in err.value.detail
+
+
+# --- Containers cbor2 builds from tags, and what decoder errors may say ----------------------------------
+
+
+def test_map_keys_inside_a_set_are_checked() -> None:
+    """A set (tag 258) is a container like an array: a float key in a map inside it is refused (E5).
+
+    cbor2 hands back a set of frozen maps, which the key rule used not to look into.
+    """
+    data = dumps({1: cbor2.CBORTag(258, [{1.5: 2}])})
+    with pytest.raises(MalformedError, match="not an integer or text"):
+        loads(data, what="map", max_size=100)
+
+
+def test_nesting_inside_a_set_counts() -> None:
+    """Arrays inside a set become tuples: their nesting counts against the 16 levels all the same (E4)."""
+    deep: object = 0
+    for _ in range(20):
+        deep = [deep]
+    data = dumps(cbor2.CBORTag(258, [deep]))
+    with pytest.raises(MalformedError, match="deeper than 16"):
+        loads(data, what="set", max_size=100)
+
+
+def test_a_set_within_the_rules_still_decodes() -> None:
+    """The rules reach into sets; they do not refuse them (a note's configuration may hold one)."""
+    value = loads(dumps({"tags": cbor2.CBORTag(258, [1, 2])}), what="map", max_size=100)
+    assert value == {"tags": {1, 2}}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        dumps(cbor2.CBORTag(0, "SECRET-not-a-date")),  # cbor2 quotes the text in its error
+        dumps(cbor2.CBORTag(1, 10**5000)),  # an epoch date no one can format
+        dumps({cbor2.CBORTag(99, 10**5000): 1}),  # a map key no one can format
+    ],
+    ids=["date-text", "huge-epoch", "huge-tagged-key"],
+)
+def test_decoder_errors_quote_nothing_from_the_input(data: bytes) -> None:
+    """What cbor2 found wrong is named by its kind only: its message may quote (or choke on) the input."""
+    with pytest.raises(MalformedError) as caught:
+        loads(data, what="input", max_size=4096)
+    text = str(caught.value)
+    assert "SECRET" not in text
+    assert "0000000000" not in text
+    assert len(text) < 120

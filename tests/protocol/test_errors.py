@@ -155,3 +155,68 @@ def test_home_key_error_keeps_its_reason() -> None:
     assert err.reason == "checksum"
     assert err.detail == "a character is mistyped"
     assert err.index is None
+
+
+# --- describe: how a received value may appear in an error message ----------------------------------------
+
+
+class _Hostile:
+    """An object every one of whose dunder methods fails."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr")
+
+    def __len__(self) -> int:
+        raise RuntimeError("len")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, "1"),
+        (-8, "-8"),
+        (2**64, str(2**64)),
+        (10**5000, "an integer of 16610 bits"),
+        (-(10**5000), "an integer of 16610 bits"),
+        (True, "True"),
+        (None, "None"),
+        ("x" * 5000, "text of 5000 characters"),
+        (b"\x00" * 7, "7 bytes"),
+        (1.5, "a value of type float"),
+        (ValueError("SECRET " + "x" * 200), "ValueError"),
+        (_Hostile(), "a value of type _Hostile"),
+    ],
+    ids=[
+        "small",
+        "alg",
+        "2^64",
+        "huge",
+        "negative-huge",
+        "true",
+        "null",
+        "text",
+        "bytes",
+        "float",
+        "error",
+        "hostile",
+    ],
+)
+def test_describe_names_kinds_and_sizes_only(value: object, expected: str) -> None:
+    """Small integers are written out; everything else by type and size, never its content."""
+    assert errors.describe(value) == expected
+
+
+def test_describe_is_short_and_never_fails() -> None:
+    """Even for a type with a very long name, or one whose type cannot be read."""
+
+    class ATypeWithAVeryLongNameThatGoesOnAndOnAndOnAndOn:
+        pass
+
+    assert len(errors.describe(ATypeWithAVeryLongNameThatGoesOnAndOnAndOnAndOn())) <= 40
+
+    class Shapeshifter:
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:  # isinstance reads it
+            raise RuntimeError("no class")
+
+    assert errors.describe(Shapeshifter()) == "a value"

@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from .errors import MalformedError, TooLargeError, UntrustedManufacturerError
+from .errors import MalformedError, TooLargeError, UntrustedManufacturerError, describe
 from .keys import PublicKey, fingerprint, key_type_of
 
 MAX_CERTIFICATE_SIZE = 4096
@@ -35,12 +35,32 @@ def load_der_certificate(data: bytes, *, what: str = "certificate") -> x509.Cert
     try:
         cert = x509.load_der_x509_certificate(data)
     except (ValueError, x509.InvalidVersion) as err:
-        raise MalformedError(f"{what} is not a DER X.509 certificate: {err}") from err
+        raise MalformedError(f"{what} is not a DER X.509 certificate ({describe(err)})") from err
     # The signature BIT STRING ends the DER. Signatures are whole octets; cryptography also reads a count of
     # unused (zero) bits there, which would give one certificate a second encoding with a different hash.
     if data[-len(cert.signature) - 1] != 0:
         raise MalformedError(f"{what} has a signature that is not a whole number of octets")
+    _check_readable(cert, what)
     return cert
+
+
+def _check_readable(cert: x509.Certificate, what: str) -> None:
+    """Read the fields cryptography only decodes when asked, so no later use of them can fail.
+
+    A name that is not valid text (a UTF8String that is not UTF-8, a string type cryptography does not
+    know) or a time datetime cannot hold (year 0) loads fine, then raises ValueError or KeyError when the
+    path check reads the validity or a record reads the model or serial number: such a certificate does
+    not parse (X0). Whatever cryptography raises while decoding them, the certificate is malformed.
+    """
+    try:
+        for name in (cert.subject, cert.issuer):
+            for attribute in name:
+                str(attribute.value)
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+    except Exception as err:
+        raise MalformedError(
+            f"{what} has a name or validity time that does not decode ({describe(err)})"
+        ) from err
 
 
 def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
@@ -48,7 +68,9 @@ def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
     try:
         certs = x509.load_pem_x509_certificates(data)
     except (ValueError, x509.InvalidVersion) as err:
-        raise MalformedError(f"not PEM certificates: {err}") from err
+        raise MalformedError(f"not PEM certificates ({describe(err)})") from err
+    for position, cert in enumerate(certs):
+        _check_readable(cert, f"PEM certificate {position}")
     return certs
 
 
@@ -72,7 +94,7 @@ def certificate_public_key(cert: x509.Certificate) -> PublicKey:
     try:
         key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise MalformedError(f"certificate key cannot be loaded: {err}") from err
+        raise MalformedError(f"certificate key cannot be loaded ({describe(err)})") from err
     key_type_of(key)  # type: ignore[arg-type]
     return key  # type: ignore[return-value]
 
@@ -123,7 +145,7 @@ def _extension[T: x509.ExtensionType](cert: x509.Certificate, kind: type[T]) -> 
     except x509.ExtensionNotFound:
         return None
     except _EXTENSION_ERRORS as err:
-        raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
+        raise MalformedError(f"certificate extensions cannot be parsed ({describe(err)})") from err
 
 
 def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
@@ -149,7 +171,7 @@ def _check_critical_extensions(cert: x509.Certificate, what: str) -> None:
     try:
         extensions = list(cert.extensions)
     except _EXTENSION_ERRORS as err:
-        raise MalformedError(f"certificate extensions cannot be parsed: {err}") from err
+        raise MalformedError(f"certificate extensions cannot be parsed ({describe(err)})") from err
     for extension in extensions:
         if extension.critical and extension.oid not in _UNDERSTOOD_CRITICAL:
             raise UntrustedManufacturerError(f"{what}: a certificate has an unknown critical extension")
@@ -163,7 +185,9 @@ def _check_issuer(issuer: x509.Certificate, below: int, what: str) -> None:
     if usage is None or not usage.key_cert_sign:
         raise UntrustedManufacturerError(f"{what} may not sign certificates (keyUsage)")
     if constraints.path_length is not None and below > constraints.path_length:
-        raise UntrustedManufacturerError(f"{what} allows {constraints.path_length} CAs below it, not {below}")
+        raise UntrustedManufacturerError(
+            f"{what} allows {describe(constraints.path_length)} CAs below it, not {below}"
+        )
 
 
 def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -26,6 +26,7 @@ from .certificates import (
 )
 from .const import (
     HASH_SIZE,
+    MAX_CHAIN_ARRAY_SIZE,
     MAX_CHAIN_LINKS,
     MAX_CHAIN_SIZE,
     MAX_LINK_SIZE,
@@ -60,6 +61,9 @@ from .schema import array, byte_string, cbor_map, exactly, text, uint, validate
 
 #: How far an invoice's issue time may be ahead of the verifier's clock.
 CLOCK_SKEW = dt.timedelta(days=1)
+#: An invoice's issue time counts as at most this (year 6325, §6.3), so every uint is a valid datetime.
+_LATEST_ISSUE = 2**37
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 #: The owner count is `_check_owners`' rule (invalid_owners); here the link size alone bounds the array.
 _OWNERS = array(byte_string(max_size=MAX_OWNER_KEY_SIZE), MAX_LINK_SIZE)
@@ -276,8 +280,9 @@ def read_invoice(
     issued_at = fields[Label.ISSUED_AT]
     manufacturer: VerifiedCertificateChain | None = None
     if roots is not None:
-        when = dt.datetime.fromtimestamp(min(issued_at, 2**37), dt.UTC)
-        if when > now + CLOCK_SKEW:
+        when = _issue_time(issued_at)
+        # `now + CLOCK_SKEW` would overflow for a clock set near year 9999; `when` is at most year 6325.
+        if when - CLOCK_SKEW > now:
             raise UntrustedManufacturerError(
                 f"the invoice is issued in the future ({when:%Y-%m-%d})", index=0
             )
@@ -313,6 +318,15 @@ def read_invoice(
     )
 
 
+def _issue_time(issued_at: int) -> dt.datetime:
+    """An invoice's `issued_at` (a uint, seconds since 1970) as the UTC time its signer chain is checked at.
+
+    Built by adding to the epoch, not with `fromtimestamp`, which depends on the platform's time_t and
+    can fail with OverflowError or OSError; the clamp keeps every uint within datetime's range.
+    """
+    return _EPOCH + dt.timedelta(seconds=min(max(issued_at, 0), _LATEST_ISSUE))
+
+
 def read_link(data: bytes, head: ChainHead) -> tuple[ChainHead, LinkReason]:
     """Verify one link n > 0 against the head it must extend; return the new head."""
     index = head.sequence + 1
@@ -331,7 +345,7 @@ def read_link(data: bytes, head: ChainHead) -> tuple[ChainHead, LinkReason]:
     if fields[Label.DEVICE_ID] != head.device_id:
         raise WrongDeviceError("the link is for another device", index=index)
     if fields[Label.SEQUENCE] != index:
-        raise SequenceError(f"the link says it is number {fields[Label.SEQUENCE]}", index=index)
+        raise SequenceError("the link's sequence number is not its position in the chain", index=index)
     if fields[Label.PREVIOUS] != head.digest:
         raise PreviousHashError("the link does not carry the hash of the link before it", index=index)
     owners = _check_owners(fields[Label.OWNERS], index=index)
@@ -399,7 +413,7 @@ def encode_chain(links: Sequence[bytes]) -> bytes:
 
 def decode_chain(data: bytes) -> tuple[bytes, ...]:
     """Read the array form back; link contents are checked by `verify_chain`."""
-    value = loads(data, what="chain", max_size=MAX_CHAIN_SIZE + 1024)
+    value = loads(data, what="chain", max_size=MAX_CHAIN_ARRAY_SIZE)
     return chain_links(value)
 
 

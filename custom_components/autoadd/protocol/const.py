@@ -57,6 +57,8 @@ MAX_OWNERS: Final = 8
 MAX_LINK_SIZE: Final = 16 * 1024
 MAX_CHAIN_LINKS: Final = 64
 MAX_CHAIN_SIZE: Final = 128 * 1024
+#: A chain in array form (a file, a /links request body): its links plus room for the array framing.
+MAX_CHAIN_ARRAY_SIZE: Final = MAX_CHAIN_SIZE + 1024
 MAX_MESSAGE_SIZE: Final = 8 * 1024
 MAX_CONFIG_SIZE: Final = 4 * 1024
 MAX_OWNER_KEY_SIZE: Final = 128

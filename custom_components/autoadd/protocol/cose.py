@@ -21,12 +21,14 @@ import cbor2
 from cwt import COSE, COSEKey
 from cwt.cose_key_interface import COSEKeyInterface
 
+from .const import ContentType
 from .encoding import dumps, loads
 from .errors import (
     BadSignatureError,
     MalformedError,
     UnsupportedAlgorithmError,
     WrongContentTypeError,
+    describe,
 )
 from .keys import (
     ALG_EDDSA,
@@ -129,11 +131,13 @@ def parse(data: bytes, content_type: str, *, max_size: int, what: str) -> Signed
     alg = protected.get(HEADER_ALG)
     if not isinstance(alg, int) or isinstance(alg, bool) or alg not in ALLOWED_ALGORITHMS:
         raise UnsupportedAlgorithmError(
-            f"{what} is signed with algorithm {alg!r}; only EdDSA and ES256 are allowed"
+            f"{what} is signed with algorithm {describe(alg)}; only EdDSA and ES256 are allowed"
         )
     found_type = protected.get(HEADER_CONTENT_TYPE)
     if found_type != content_type:
-        raise WrongContentTypeError(f"{what} has content type {found_type!r}, expected {content_type!r}")
+        raise WrongContentTypeError(
+            f"{what} has content type {_kind_of(found_type)}, expected {_kind_of(content_type)}"
+        )
     kid = protected.get(HEADER_KID)
     if kid is not None and not isinstance(kid, bytes):
         raise MalformedError(f"{what}: kid must be a byte string")
@@ -148,6 +152,13 @@ def parse(data: bytes, content_type: str, *, max_size: int, what: str) -> Signed
     return SignedObject(
         raw=data, content_type=found_type, algorithm=alg, kid=kid, x5chain=tuple(chain), payload=payload
     )
+
+
+def _kind_of(content_type: object) -> str:
+    """The message kind a content type names (one of ours), or a safe description of something else."""
+    kinds = {kind.value: kind.name.lower() for kind in ContentType}
+    found = kinds.get(content_type) if isinstance(content_type, str) else None
+    return found if found is not None else describe(content_type)
 
 
 def verify(obj: SignedObject, key: PublicKey, *, what: str) -> None:

@@ -10,11 +10,12 @@ never read one signed payload two ways.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import cbor2
 
-from .errors import MalformedError, TooLargeError
+from .errors import MalformedError, TooLargeError, describe
 
 #: Nesting deeper than this is never needed by the contract's structures.
 _MAX_DEPTH = 16
@@ -26,16 +27,20 @@ def dumps(value: Any) -> bytes:
 
 
 def _check(value: Any, what: str, level: int = 0) -> None:
-    """Nesting within the limit, and map keys that are integers or text (never true, 1.0 or a map)."""
+    """Nesting within the limit, and map keys that are integers or text (never true, 1.0 or a map).
+
+    cbor2 turns arrays inside map keys and sets (tag 258) into tuples and sets, and maps there into frozen
+    maps: they are containers all the same, so the rules reach into them too.
+    """
     if level > _MAX_DEPTH:
         raise MalformedError(f"{what} nests deeper than {_MAX_DEPTH} levels")
-    if isinstance(value, list):
+    if isinstance(value, list | tuple | set | frozenset):
         for item in value:
             _check(item, what, level + 1)
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, bool) or not isinstance(key, int | str):
-                raise MalformedError(f"{what} has a map key that is not an integer or text: {key!r}")
+                raise MalformedError(f"{what} has a map key that is not an integer or text ({describe(key)})")
             _check(item, what, level + 1)
     elif isinstance(value, cbor2.CBORTag):
         _check(value.value, what, level + 1)
@@ -47,15 +52,17 @@ def loads(data: bytes, *, what: str, max_size: int) -> Any:
         raise MalformedError(f"{what} is not a byte string")
     if len(data) > max_size:
         raise TooLargeError(f"{what} is {len(data)} bytes, over the limit of {max_size}")
+    # cbor2 builds dates, decimals, regular expressions and more from tags, each with its own ways to fail
+    # (OverflowError, OSError, RecursionError, MemoryError, ...): whatever it raises, the input is malformed.
     try:
         value = cbor2.loads(data)
-    except (cbor2.CBORError, ValueError, TypeError, ArithmeticError, RecursionError, LookupError) as err:
-        raise MalformedError(f"{what} is not valid CBOR: {err}") from err
+    except Exception as err:
+        raise MalformedError(f"{what} is not valid CBOR ({describe(err)})") from err
     _check(value, what)
     try:
         canonical = dumps(value)
-    except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError) as err:
-        raise MalformedError(f"{what} holds values the contract does not use: {err}") from err
+    except Exception as err:
+        raise MalformedError(f"{what} holds values the contract does not use ({describe(err)})") from err
     if canonical != data:
         raise MalformedError(f"{what} is not deterministically encoded CBOR (or has trailing bytes)")
     return value

@@ -8,6 +8,42 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+#: The widest integer `describe` writes out: any uint the contract allows, and a little more.
+_MAX_SHOWN_INT = 2**64
+_MAX_DESCRIPTION = 40
+
+
+def describe(value: object) -> str:
+    """A short description of a received value (or a library's exception about one) for an error message.
+
+    Error details reach logs, records, the UI and peers' error bodies, so they never carry what a sender
+    chose: a small integer (a label, an algorithm number) is written out, anything else only by its type
+    and size. A 5 000-digit integer cannot even be formatted (CPython refuses), so nothing else in the
+    core formats a received value; this never fails and never exceeds a few dozen characters.
+    """
+    try:
+        text = _description(value)
+    except Exception:  # an object whose type or size cannot be read: say nothing about it
+        return "a value"
+    return text[:_MAX_DESCRIPTION]
+
+
+def _description(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        description = repr(value)
+    elif isinstance(value, int):
+        small = -_MAX_SHOWN_INT <= value <= _MAX_SHOWN_INT
+        description = str(value) if small else f"an integer of {value.bit_length()} bits"
+    elif isinstance(value, str):
+        description = f"text of {len(value)} characters"
+    elif isinstance(value, bytes | bytearray):
+        description = f"{len(value)} bytes"
+    elif isinstance(value, BaseException):
+        description = type(value).__name__  # its message may quote the input: only its kind
+    else:
+        description = f"a value of type {type(value).__name__}"
+    return description
+
 
 class AutoAddError(Exception):
     """Base of every error the protocol core raises."""

@@ -19,7 +19,7 @@ import hashlib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from .errors import HomeKeyStringError
+from .errors import HomeKeyStringError, describe
 from .keys import KeyType, PublicKey, key_type_of
 
 PREFIX = "AAHK1"
@@ -75,7 +75,7 @@ def parse_home_key(text: str) -> PublicKey:
     try:
         raw = base64.b32decode(data + "=" * (-len(data) % 8))
     except binascii.Error as err:
-        raise HomeKeyStringError("length", f"not a whole base32 string: {err}") from err
+        raise HomeKeyStringError("length", f"not a whole base32 string ({describe(err)})") from err
     body, checksum = raw[:-_CHECKSUM_SIZE], raw[-_CHECKSUM_SIZE:]
     # The last character's unused low bits are not read back by b32decode: a typo there must not pass.
     if _checksum(body) != checksum or base64.b32encode(raw).decode("ascii").rstrip("=") != data:
@@ -90,4 +90,4 @@ def parse_home_key(text: str) -> PublicKey:
             return ed25519.Ed25519PublicKey.from_public_bytes(compact)
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), compact)
     except ValueError as err:
-        raise HomeKeyStringError("key", f"the key is not a valid point: {err}") from err
+        raise HomeKeyStringError("key", f"the key is not a valid point ({describe(err)})") from err

@@ -13,7 +13,7 @@ from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from .errors import InvalidKeyError, UnsupportedAlgorithmError
+from .errors import InvalidKeyError, UnsupportedAlgorithmError, describe
 
 type PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 type PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
@@ -83,7 +83,7 @@ def public_key_from_bytes(data: bytes) -> PublicKey:
     try:
         key = serialization.load_der_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise InvalidKeyError(f"not a DER SubjectPublicKeyInfo: {err}") from err
+        raise InvalidKeyError(f"not a DER SubjectPublicKeyInfo ({describe(err)})") from err
     checked = _checked_public(key)
     if public_key_to_bytes(checked) != data:
         raise InvalidKeyError("public key is not in canonical DER form")
@@ -113,7 +113,7 @@ def private_key_from_pem(data: bytes) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm, InternalError) as err:  # OpenSSL rejects some keys
-        raise InvalidKeyError(f"not an unencrypted PEM private key: {err}") from err
+        raise InvalidKeyError(f"not an unencrypted PEM private key ({describe(err)})") from err
     return _checked_private(key)
 
 
@@ -127,5 +127,5 @@ def public_key_from_pem(data: bytes) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise InvalidKeyError(f"not a PEM public key: {err}") from err
+        raise InvalidKeyError(f"not a PEM public key ({describe(err)})") from err
     return _checked_public(key)

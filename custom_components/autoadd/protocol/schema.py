@@ -8,7 +8,7 @@ from typing import Any
 import voluptuous as vol
 
 from .const import PROTOCOL_VERSION
-from .errors import MalformedError, UnsupportedVersionError
+from .errors import MalformedError, UnsupportedVersionError, describe
 
 MAX_TEXT = 128
 MAX_UINT = 2**64 - 1
@@ -72,15 +72,31 @@ def cbor_map(fields: dict[Any, Any]) -> vol.Schema:
     return vol.Schema(fields, extra=vol.PREVENT_EXTRA)
 
 
+def _explain(err: vol.Invalid) -> str:
+    """What voluptuous found wrong, and where, without the received keys or values themselves.
+
+    `str(err)` would write the path's keys with `repr`: an extra key that is a 5 000-digit integer makes
+    that raise, and a long text key would be copied into the message.
+    """
+    first = err.errors[0] if isinstance(err, vol.MultipleInvalid) and err.errors else err
+    where = "][".join(describe(step) for step in first.path)
+    message = first.msg if isinstance(first.msg, str) else "invalid"
+    if isinstance(first.error_type, str):
+        message = f"{message} for {first.error_type}"
+    return f"{message[:80]} @ data[{where}]" if where else message[:80]
+
+
 def validate(schema: vol.Schema, value: Any, *, what: str) -> dict[int, Any]:
     """Apply a schema, turning any failure into MalformedError naming the field."""
     if not isinstance(value, dict):
         raise MalformedError(f"{what} payload is not a map")
     version = value.get(1)
     if type(version) is int and version != PROTOCOL_VERSION:
-        raise UnsupportedVersionError(f"{what} is protocol version {version}; this implementation speaks 1")
+        raise UnsupportedVersionError(
+            f"{what} is protocol version {describe(version)}; this implementation speaks {PROTOCOL_VERSION}"
+        )
     try:
         result: dict[int, Any] = schema(value)
     except vol.Invalid as err:
-        raise MalformedError(f"{what} payload: {err}") from err
+        raise MalformedError(f"{what} payload: {_explain(err)}") from err
     return result
