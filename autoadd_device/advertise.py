@@ -2,11 +2,19 @@
 
 The TXT record is a hint for the registrar, never trusted: it says whether to try, the handshake proves
 the rest. It is updated when the device's state changes and withdrawn on shutdown.
+
+A registration first probes the network for the instance name (about a second) and only then enters
+zeroconf's registry. An update sent meanwhile would be announced under a name zeroconf is still probing
+for: zeroconf hears its own announcement, takes it for another host's, and fails the registration. So
+each device's registration and updates run one at a time, an update waits for the registration before
+it, and an update that fails is logged, never raised: the device keeps serving either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
+import logging
 import secrets
 import socket
 
@@ -18,6 +26,7 @@ from custom_components.autoadd.protocol.transport import BASE_PATH
 
 from .device import ReferenceDevice
 
+_LOGGER = logging.getLogger(__name__)
 SERVICE_TYPE = "_autoadd._tcp.local."
 
 
@@ -56,36 +65,66 @@ class Advertiser:
             interfaces=list(interfaces) if interfaces else InterfaceChoice.All, ip_version=ip_version
         )
         self._infos: dict[bytes, AsyncServiceInfo] = {}
+        #: Per device: its registration and updates run one at a time, in the order they were asked for.
+        self._turns: dict[bytes, asyncio.Lock] = {}
+        #: Per device: the announcement zeroconf is still sending (the next one waits for it).
+        self._sending: dict[bytes, Awaitable[object]] = {}
+        self._updates: set[asyncio.Task[None]] = set()
         self._serial = secrets.randbelow(2**31)
 
-    def _info(self, device: ReferenceDevice, port: int) -> AsyncServiceInfo:
-        name = _instance_name(device)
+    def _info(self, device: ReferenceDevice, port: int, name: str) -> AsyncServiceInfo:
         self._serial += 1
         return AsyncServiceInfo(
             SERVICE_TYPE,
-            f"{name}.{SERVICE_TYPE}",
+            name,
             addresses=self._addresses,
             port=port,
             properties=txt_record(device, self._serial),
-            server=f"{name}.local.",
+            server=f"{_instance_name(device)}.local.",
         )
 
+    def _turn(self, device: ReferenceDevice) -> asyncio.Lock:
+        return self._turns.setdefault(device.device_id, asyncio.Lock())
+
     async def register(self, device: ReferenceDevice, port: int) -> None:
-        """Announce a device."""
-        info = self._info(device, port)
-        self._infos[device.device_id] = info
-        await self.zeroconf.async_register_service(info)
+        """Announce a device, once zeroconf has probed for its name.
+
+        If another host holds the name, zeroconf picks a free one (`-2`, `-3`...): registrars know a
+        device by the `id` in its TXT record, so a hostile responder squatting the name cannot keep the
+        device from being announced."""
+        async with self._turn(device):
+            info = self._info(device, port, f"{_instance_name(device)}.{SERVICE_TYPE}")
+            sending = await self.zeroconf.async_register_service(info, allow_name_change=True)
+            self._infos[device.device_id] = info
+            self._sending[device.device_id] = sending
 
     async def update(self, device: ReferenceDevice) -> None:
-        """Announce a device's new TXT record."""
-        old = self._infos.get(device.device_id)
-        if old is None or old.port is None:
-            return
-        info = self._info(device, old.port)
-        self._infos[device.device_id] = info
-        await self.zeroconf.async_update_service(info)
+        """Announce a device's new TXT record, after its registration and any earlier update."""
+        async with self._turn(device):
+            old = self._infos.get(device.device_id)
+            if old is None or old.port is None:
+                return  # not registered (yet): the registration announces the current state
+            try:
+                earlier = self._sending.pop(device.device_id, None)
+                if earlier is not None:
+                    await earlier  # so that the newest record is the one announced last
+                info = self._info(device, old.port, old.name)
+                self._sending[device.device_id] = await self.zeroconf.async_update_service(info)
+                self._infos[device.device_id] = info
+            except Exception as err:  # a failed announcement must not stop the device
+                _LOGGER.warning(
+                    "%s: the mDNS announcement was not updated (%s)", device.name, type(err).__name__
+                )
+
+    def changed(self, device: ReferenceDevice) -> None:
+        """Schedule an update (the device's `on_change`); the task is kept until it is done."""
+        task = asyncio.get_running_loop().create_task(self.update(device))
+        self._updates.add(task)
+        task.add_done_callback(self._updates.discard)
 
     async def close(self) -> None:
-        """Withdraw every record and close the zeroconf instance."""
+        """Let scheduled updates finish, then withdraw every record and close the zeroconf instance."""
+        if self._updates:
+            await asyncio.gather(*self._updates, return_exceptions=True)
         await self.zeroconf.async_unregister_all_services()
         await self.zeroconf.async_close()

@@ -19,12 +19,12 @@ import signal
 import sys
 import time
 
-from aiohttp import web
-
 from .advertise import Advertiser
 from .device import ReferenceDevice
 from .files import IDEVID_KEY, DeviceFileError
+from .limits import BURST, RATE, ServingLimits
 from .server import make_app
+from .serving import DeviceServer
 
 _LOGGER = logging.getLogger("autoadd_device")
 
@@ -67,10 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-mdns", action="store_true", help="do not announce over mDNS (HTTP only)")
     parser.add_argument(
-        "--rate", type=float, default=10.0, help="requests per second each device accepts (default 10)"
+        "--rate",
+        type=float,
+        default=RATE,
+        help=f"requests per second each device accepts from one client (default {RATE:g})",
     )
     parser.add_argument(
-        "--burst", type=int, default=20, help="requests each device accepts at once (default 20)"
+        "--burst",
+        type=int,
+        default=BURST,
+        help=f"requests each device accepts at once from one client (default {BURST})",
     )
     parser.add_argument(
         "--factory-reset", action="store_true", help="reset the devices (keep their chains) and exit"
@@ -84,12 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 async def run(args: argparse.Namespace, dirs: Sequence[Path], stop: asyncio.Event) -> None:
     """Start the devices in `dirs`, serve until `stop` is set, then withdraw everything."""
     addresses: list[str] = args.address or ["127.0.0.1"]
-    loop = asyncio.get_running_loop()
     advertiser: Advertiser | None = None
     if not args.no_mdns:
         interfaces = None if args.interface == ["all"] else (args.interface or addresses)
         advertiser = Advertiser(addresses, interfaces)
-    runners: list[web.AppRunner] = []
+    servers: list[DeviceServer] = []
+    limits = ServingLimits(rate=args.rate, burst=args.burst)
     try:
         for index, folder in enumerate(dirs):
             device = ReferenceDevice(folder, clock=time.monotonic)
@@ -97,17 +103,12 @@ async def run(args: argparse.Namespace, dirs: Sequence[Path], stop: asyncio.Even
                 adv = advertiser
 
                 def changed(device: ReferenceDevice = device, adv: Advertiser = adv) -> None:
-                    loop.create_task(adv.update(device))  # noqa: RUF006 - runs within the advertiser's lifetime
+                    adv.changed(device)
 
                 device.on_change = changed
-            runner = web.AppRunner(make_app(device, rate=args.rate, burst=args.burst), access_log=None)
-            await runner.setup()
-            port = args.port + index if args.port else 0
-            sites = [web.TCPSite(runner, address, port) for address in addresses]
-            for site in sites:
-                await site.start()
-            bound = runner.addresses[0][1]
-            runners.append(runner)
+            server = DeviceServer(make_app(device, limits=limits))
+            bound = await server.start(addresses, args.port + index if args.port else 0)
+            servers.append(server)
             if advertiser is not None:
                 await advertiser.register(device, bound)
             _LOGGER.info(
@@ -118,13 +119,13 @@ async def run(args: argparse.Namespace, dirs: Sequence[Path], stop: asyncio.Even
                 bound,
                 "claimed" if device.claimed else "unclaimed",
             )
-        print(f"autoadd-device: {len(runners)} device(s) running", flush=True)
+        print(f"autoadd-device: {len(servers)} device(s) running", flush=True)
         await stop.wait()
     finally:
         if advertiser is not None:
             await advertiser.close()
-        for runner in runners:
-            await runner.cleanup()
+        for server in servers:
+            await server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ Shared by the device tests and the integration tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +13,9 @@ from aiohttp import web
 
 from autoadd_device.device import ReferenceDevice
 from autoadd_device.files import write_identity, write_invoice
+from autoadd_device.limits import ServingLimits
 from autoadd_device.server import make_app
+from autoadd_device.serving import DeviceServer
 from custom_components.autoadd.device_client import DeviceClient
 from custom_components.autoadd.protocol import cose
 from custom_components.autoadd.protocol.const import PROTOCOL_VERSION, ContentType, Label
@@ -47,19 +49,22 @@ class RunningDevice:
     port: int = 0
     rate: float = 1000.0
     burst: int = 1000
+    #: The device's other limits (timeouts, connection caps); `rate` and `burst` override its own.
+    limits: ServingLimits | None = None
+    server: DeviceServer | None = None
 
     async def start(self, port: int = 0) -> ReferenceDevice:
         self.device = ReferenceDevice(self.folder, clock=self.clock)
-        self.runner = web.AppRunner(make_app(self.device, rate=self.rate, burst=self.burst))
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", port)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        limits = replace(self.limits or ServingLimits(), rate=self.rate, burst=self.burst)
+        self.server = DeviceServer(make_app(self.device, limits=limits))
+        self.runner = self.server.runner
+        self.port = await self.server.start(["127.0.0.1"], port)
         return self.device
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
             self.runner = None
 
     async def restart(self) -> ReferenceDevice:

@@ -8,6 +8,7 @@ import pytest
 
 from custom_components.autoadd.device_client import DeviceClient, DeviceUnreachableError
 from custom_components.autoadd.protocol.const import Label
+from custom_components.autoadd.protocol.encoding import dumps
 from custom_components.autoadd.protocol.errors import MalformedError, UnknownSessionError
 from custom_components.autoadd.protocol.transport import PATH_INFO, PeerError, error_body, read_error_body
 
@@ -63,3 +64,23 @@ def test_error_bodies_map_back_to_errors() -> None:
     assert isinstance(read_error_body(b"\x01", 500), PeerError)
     home_key_error = read_error_body(error_body("invalid_home_key_string", "x"), 400)
     assert isinstance(home_key_error, PeerError)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "detail"),
+    [
+        ({1: "bad\nsignature \u202e", 2: "x"}, "unknown", "x"),
+        ({1: "a" * 33, 2: "x"}, "unknown", "x"),
+        ({1: "not_a_known_code", 2: "y" * 600}, "not_a_known_code", "y" * 256),
+        ({1: "teapot", 2: 10**20}, "teapot", "(a detail that is not text)"),
+    ],
+)
+def test_an_error_body_is_kept_only_as_far_as_it_is_shaped_like_one(
+    body: dict[int, object], code: str, detail: str
+) -> None:
+    """A peer's code that is not shaped like a §12 code is "unknown"; its detail is text cut to 256
+    characters, or nothing of it: the peer's words never travel further in any other shape."""
+    error = read_error_body(dumps(body), 418)
+    assert isinstance(error, PeerError)
+    assert error.peer_code == code
+    assert error.detail.endswith(detail)

@@ -5,6 +5,7 @@ Pure data and encoding: the device's server and the registrar's client do the I/
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from .encoding import dumps, loads
@@ -19,6 +20,15 @@ MEDIA_TYPE: Final = "application/cbor"
 
 #: Transport-only code: the device refused the request because it came too fast.
 RATE_LIMITED: Final = "rate_limited"
+#: Transport-only code the registrar gives a 3xx answer: redirects are never followed (§10).
+REDIRECT: Final = "redirect"
+#: What an error code looks like (§12); anything else a peer sends is "unknown".
+_CODE_SHAPE: Final = re.compile(r"[a-z_]{1,32}")
+#: Transport-only codes: no endpoint at this path; the endpoint does not take this method; the request body
+#: did not arrive within the device's body timeout.
+NOT_FOUND: Final = "not_found"
+METHOD_NOT_ALLOWED: Final = "method_not_allowed"
+REQUEST_TIMEOUT: Final = "request_timeout"
 
 _ERROR_CODE = 1
 _ERROR_DETAIL = 2
@@ -49,6 +59,9 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "handshake_state": 409,
     "unknown_session": 410,
     "too_large": 413,
+    NOT_FOUND: 404,
+    METHOD_NOT_ALLOWED: 405,
+    REQUEST_TIMEOUT: 408,
     RATE_LIMITED: 429,
 }
 
@@ -71,14 +84,19 @@ def error_body(code: str, detail: str) -> bytes:
 
 
 def read_error_body(body: bytes, status: int) -> AutoAddError:
-    """The error a peer's error response stands for: the documented class where the code is one."""
+    """The error a peer's error response stands for: the documented class where the code is one.
+
+    Everything in it is the peer's claim: a code that is not shaped like one (§12: lowercase letters and
+    underscores) counts as "unknown", and the detail is kept only if it is text, cut to MAX_ERROR_DETAIL."""
     try:
         value = loads(body, what="error body", max_size=_MAX_ERROR_BODY)
     except AutoAddError:
         return PeerError("unknown", f"unreadable error body ({len(body)} bytes)", status)
     if not isinstance(value, dict) or not isinstance(value.get(_ERROR_CODE), str):
         return PeerError("unknown", "error body without a code", status)
-    code, detail = value[_ERROR_CODE], str(value.get(_ERROR_DETAIL, ""))
+    code = value[_ERROR_CODE] if _CODE_SHAPE.fullmatch(value[_ERROR_CODE]) else "unknown"
+    detail = value.get(_ERROR_DETAIL, "")
+    detail = detail[:MAX_ERROR_DETAIL] if isinstance(detail, str) else "(a detail that is not text)"
     cls = ERRORS_BY_CODE.get(code)
     if cls is None:
         return PeerError(code, detail, status)

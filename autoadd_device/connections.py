@@ -1,0 +1,163 @@
+"""The device's TCP connections: how many may be open, and how long each may keep the device waiting.
+
+aiohttp closes a connection that idles between requests, but it waits forever for the first request head
+and for the rest of a head that trickles in: a few hundred half-sent requests would hold the device's
+sockets and memory. The gate stands in front of aiohttp's protocol and gives each connection a deadline:
+
+    opened            --(complete request head within header_timeout)-->  in a request
+    in a request      --(response handed to aiohttp)------------------->  idle
+    idle              --(complete next request head within idle_timeout)->  in a request
+
+A connection that misses its deadline is aborted. Connections beyond `max_connections`, or beyond
+`max_connections_per_client` from one remote address, are closed as soon as they are accepted, so that
+one flooder cannot take every slot from the genuine registrar. The request body has its own deadline,
+kept by the endpoint that reads it (see server.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+import logging
+from typing import cast
+
+from .limits import ServingLimits
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def client_of(transport: asyncio.BaseTransport) -> str:
+    """The remote address a connection comes from (the key of every per-client budget)."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple | list) and peer:
+        return str(peer[0])
+    return ""
+
+
+class _Connection:
+    """One open connection and its single deadline."""
+
+    __slots__ = ("client", "deadline", "transport")
+
+    def __init__(self, transport: asyncio.Transport, client: str) -> None:
+        self.transport, self.client = transport, client
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def arm(self, seconds: float, phase: str) -> None:
+        self.disarm()
+        self.deadline = asyncio.get_running_loop().call_later(seconds, self._expire, phase)
+
+    def disarm(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def _expire(self, phase: str) -> None:
+        self.deadline = None
+        _LOGGER.debug("closing a connection from %s: no complete request head %s", self.client, phase)
+        self.transport.abort()
+
+
+class ConnectionGate:
+    """Counts the open connections and keeps each one's deadline."""
+
+    def __init__(self, limits: ServingLimits) -> None:
+        """No connection is open yet."""
+        self._limits = limits
+        self._open: dict[asyncio.BaseTransport, _Connection] = {}
+        self._per_client: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        """How many connections are open."""
+        return len(self._open)
+
+    def protocol_factory(
+        self, make_protocol: Callable[[], asyncio.Protocol]
+    ) -> Callable[[], asyncio.Protocol]:
+        """A protocol factory for `loop.create_server`: `make_protocol`'s protocol, behind this gate."""
+        return lambda: _GatedProtocol(self, make_protocol)
+
+    def admit(self, transport: asyncio.BaseTransport) -> bool:
+        """Count a new connection and start its head deadline; False if it is one too many."""
+        client = client_of(transport)
+        limits = self._limits
+        if len(self._open) >= limits.max_connections:
+            _LOGGER.debug("refusing a connection from %s: %d are open", client, len(self._open))
+            return False
+        if self._per_client[client] >= limits.max_connections_per_client:
+            _LOGGER.debug("refusing a connection from %s: it has %d open", client, self._per_client[client])
+            return False
+        connection = _Connection(cast(asyncio.Transport, transport), client)
+        self._open[transport] = connection
+        self._per_client[client] += 1
+        connection.arm(limits.header_timeout, "after connecting")
+        return True
+
+    def release(self, transport: asyncio.BaseTransport) -> None:
+        """Forget a closed connection."""
+        connection = self._open.pop(transport, None)
+        if connection is None:
+            return
+        connection.disarm()
+        self._per_client[connection.client] -= 1
+        if self._per_client[connection.client] <= 0:
+            del self._per_client[connection.client]
+
+    def request_started(self, transport: asyncio.BaseTransport | None) -> None:
+        """A complete request head came in: the connection's deadline is now the request body's."""
+        connection = self._open.get(transport) if transport is not None else None
+        if connection is not None:
+            connection.disarm()
+
+    def request_finished(self, transport: asyncio.BaseTransport | None) -> None:
+        """The response is handed to aiohttp: the next request head must come within the idle timeout."""
+        connection = self._open.get(transport) if transport is not None else None
+        if connection is not None:
+            connection.arm(self._limits.idle_timeout, "after the last response")
+
+    def abort_all(self) -> None:
+        """Abort every connection still open (at shutdown, after the graceful part)."""
+        for connection in list(self._open.values()):
+            connection.transport.abort()
+
+
+class _GatedProtocol(asyncio.Protocol):
+    """Passes a connection's events to aiohttp's protocol once the gate admits it; counts it out at the end.
+
+    A refused connection never gets aiohttp's protocol: it is aborted before anything is read from it.
+    """
+
+    def __init__(self, gate: ConnectionGate, make_protocol: Callable[[], asyncio.Protocol]) -> None:
+        self._gate, self._make_protocol = gate, make_protocol
+        self._inner: asyncio.Protocol | None = None
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        if not self._gate.admit(transport):
+            cast(asyncio.Transport, transport).abort()
+            return
+        self._inner = self._make_protocol()
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received() if self._inner is not None else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._gate.release(self._transport)
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
