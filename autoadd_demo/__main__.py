@@ -205,7 +205,7 @@ async def run(
     args: argparse.Namespace, network: VirtualNetwork | None, address: str, adapters: list[str]
 ) -> int:
     """The whole demo."""
-    hass = HomeAssistantProcess(DEMO / "config", args.port)
+    hass = HomeAssistantProcess(DEMO / "config", args.port, allow_loopback=network is None)
     devices: asyncio.subprocess.Process | None = None
     try:
         write_config(DEMO / "config", port=args.port, adapters=adapters)

@@ -82,14 +82,22 @@ def write_config(config: Path, *, port: int, adapters: list[str] | None = None) 
         )
 
 
-class HomeAssistantProcess:
-    """`python -m homeassistant -c CONFIG` with its output in CONFIG/hass.out."""
+#: Lets the registrar contact devices on loopback (docs/protocol.md §10), which a real home never needs.
+ALLOW_LOOPBACK_ENV = "AUTOADD_ALLOW_LOOPBACK"
 
-    def __init__(self, config: Path, port: int) -> None:
+
+class HomeAssistantProcess:
+    """`python -m homeassistant -c CONFIG` with its output in CONFIG/hass.out.
+
+    `allow_loopback` sets AUTOADD_ALLOW_LOOPBACK=1 in its environment: without a network namespace the
+    demo's devices listen on 127.0.0.1, which the registrar otherwise refuses to contact."""
+
+    def __init__(self, config: Path, port: int, *, allow_loopback: bool = True) -> None:
         """Not started yet."""
         self.config = config
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.allow_loopback = allow_loopback
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self, wait_seconds: float = 600.0) -> None:
@@ -105,6 +113,7 @@ class HomeAssistantProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=self._environment(),
             )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
@@ -122,6 +131,10 @@ class HomeAssistantProcess:
                             return
                 await asyncio.sleep(1)
         raise HomeAssistantError(f"Home Assistant did not answer within {wait_seconds:.0f} s; see {out}")
+
+    def _environment(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if key != ALLOW_LOOPBACK_ENV}
+        return {**env, ALLOW_LOOPBACK_ENV: "1"} if self.allow_loopback else env
 
     async def stop(self) -> None:
         """Stop Home Assistant (SIGTERM, then SIGKILL after 60 s)."""

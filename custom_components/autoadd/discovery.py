@@ -2,25 +2,56 @@
 
 The TXT record is untrusted: it only says which device identifier to expect and whether the device is
 claimed, which decides whether a handshake is worth trying. The handshake proves everything else.
+The addresses are untrusted too: only one the address policy allows is handed on (§10, "Addresses a
+registrar contacts"), so an announcement can't make Home Assistant call its own API or every host at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import ipaddress
 import logging
+import os
 import re
 
-from homeassistant.components import zeroconf
+from homeassistant.components import network, zeroconf
 from homeassistant.core import HomeAssistant, callback
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
 from .const import SERVICE_TYPE
 from .protocol.const import PROTOCOL_VERSION
+from .registrar.addresses import AddressPolicy, IPInterface
 from .registrar.core import Candidate, Registrar
 
 _LOGGER = logging.getLogger(__name__)
 _DEVICE_ID = re.compile(r"^[0-9a-f]{64}$")
 RESOLVE_TIMEOUT_MS = 3000
+#: "1" lets the registrar contact devices on loopback: for tests and the demo, never a real home.
+ALLOW_LOOPBACK_ENV = "AUTOADD_ALLOW_LOOPBACK"
+#: Device identifiers whose refused addresses were logged; past this many, no more are (no log flood).
+MAX_LOGGED_REFUSALS = 256
+
+
+@callback
+def address_policy(hass: HomeAssistant) -> AddressPolicy:
+    """The address policy for this host: its own addresses (every network adapter Home Assistant knows,
+    enabled or not) and its HTTP server's port; loopback only when ALLOW_LOOPBACK_ENV says so."""
+    interfaces: list[IPInterface] = []
+    if "network" in hass.config.components:
+        for adapter in network.async_get_loaded_adapters(hass):
+            for configured in (*adapter["ipv4"], *adapter["ipv6"]):
+                with contextlib.suppress(ValueError):  # an address the OS reports oddly is not one of ours
+                    interfaces.append(
+                        ipaddress.ip_interface(f"{configured['address']}/{configured['network_prefix']}")
+                    )
+    api = hass.config.api
+    return AddressPolicy.for_host(
+        interfaces,
+        own_port=api.port if api is not None else None,
+        allow_loopback=os.environ.get(ALLOW_LOOPBACK_ENV) == "1",
+    )
 
 
 def candidate_from_txt(host: str, port: int | None, properties: dict[str, str | None]) -> Candidate | None:
@@ -40,6 +71,7 @@ class AutoAddBrowser:
         self.hass = hass
         self.registrar = registrar
         self._browser: AsyncServiceBrowser | None = None
+        self._logged_refusals: set[str] = set()
 
     async def async_start(self) -> None:
         """Browse on HA's shared zeroconf instance."""
@@ -71,7 +103,8 @@ class AutoAddBrowser:
 
     @callback
     def async_service_info(self, info: AsyncServiceInfo) -> None:
-        """Hand a resolved announcement to the registrar."""
+        """Hand a resolved announcement to the registrar, at the first of its addresses the policy
+        allows; an announcement with none is dropped."""
         addresses = info.parsed_scoped_addresses()
         if not addresses:
             return
@@ -80,5 +113,22 @@ class AutoAddBrowser:
             for key, value in info.properties.items()
         }
         candidate = candidate_from_txt(addresses[0], info.port, properties)
-        if candidate is not None:
-            self.registrar.announce(candidate)
+        if candidate is None:
+            return
+        policy = address_policy(self.hass)
+        host = policy.first_allowed(addresses, candidate.port)
+        if host is None:
+            self._refused(candidate.device_id, {str(policy.refusal(a, candidate.port)) for a in addresses})
+            return
+        self.registrar.announce(dataclasses.replace(candidate, host=host))
+
+    def _refused(self, device_id: str, reasons: set[str]) -> None:
+        """Log, once per device identifier, that its announcement named no address to contact."""
+        if device_id in self._logged_refusals or len(self._logged_refusals) >= MAX_LOGGED_REFUSALS:
+            return
+        self._logged_refusals.add(device_id)
+        _LOGGER.debug(
+            "Ignoring the announcement of %s: no address it names may be contacted (%s)",
+            device_id[:12],
+            ", ".join(sorted(reasons)),
+        )

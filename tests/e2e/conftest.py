@@ -52,7 +52,7 @@ async def start_hass(network: VirtualNetwork, tmp_path: Path) -> AsyncIterator[S
         config = tmp_path / name
         port = free_port()
         write_config(config, port=port, adapters=[network.host_if])
-        process = HomeAssistantProcess(config, port)
+        process = HomeAssistantProcess(config, port, allow_loopback=False)  # devices are on the namespace
         processes.append(process)
         await process.start()
         return await HomeAssistantClient.onboard(session, process.url, "owner", "e2e-password-1")

@@ -47,6 +47,13 @@ def auto_mock_zeroconf(mock_async_zeroconf: MagicMock) -> Iterator[MagicMock]:
         yield browser
 
 
+@pytest.fixture(autouse=True)
+def allow_loopback_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The devices of these tests listen on 127.0.0.1, which the registrar contacts only when told to
+    (AUTOADD_ALLOW_LOOPBACK, as the demo sets it); a test of that rule unsets it."""
+    monkeypatch.setenv("AUTOADD_ALLOW_LOOPBACK", "1")
+
+
 @pytest.fixture
 def home() -> PrivateKey:
     """The home key of the registrar under test."""
