@@ -19,6 +19,7 @@ from .options_flow import AutoAddOptionsFlow, home_key_form_placeholders
 from .protocol.keys import KeyType
 from .registrar.keys import HomeKey, HomeKeys
 from .registrar.ports import PersistError
+from .registrar.text import Place, shown
 from .storage import async_create_home_keys, async_load_home_keys
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
         """An AutoAdd device is on the network but there is no registrar yet: offer to set one up."""
         await self.async_set_unique_id(DOMAIN)  # one offer, however many devices announce themselves
         self._abort_if_unique_id_configured()
-        self.context["title_placeholders"] = {"model": str(discovery_info.properties.get("md", "AutoAdd"))}
+        model = discovery_info.properties.get("md") or "AutoAdd"  # an announcement's words: anyone's
+        self.context["title_placeholders"] = {"model": shown(model, Place.NAME)}
         return await self.async_step_discovery_confirm()
 
     async def async_step_discovery_confirm(

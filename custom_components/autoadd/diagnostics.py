@@ -1,4 +1,6 @@
-"""Diagnostics: what the registrar knows, with nothing private and identifiers shortened."""
+"""Diagnostics: what the registrar knows, with nothing private and identifiers shortened. Devices' words
+(manufacturer, model, TXT values, error codes) are made safe as plain text: a diagnostics file is read in
+editors and terminals, where a control or bidi character would hide or fake what it says."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from . import AutoAddConfigEntry
 from .protocol.keys import format_fingerprint
 from .registrar.record import Phase
+from .registrar.text import shown_all
 
 TO_REDACT = {"host", "chain", "serial_number", "change", "address", "hint", "approval"}
 
@@ -20,7 +23,7 @@ async def async_get_config_entry_diagnostics(
     """The registrar's state. The home's private key is never part of it."""
     registrar = entry.runtime_data.registrar
     state = registrar.state
-    return {
+    diagnostics: dict[str, Any] = {
         "home_key": {
             "type": registrar.home.key_type.value,
             "fingerprint": format_fingerprint(registrar.home.fingerprint),
@@ -77,3 +80,5 @@ async def async_get_config_entry_diagnostics(
         "rotation": state.rotation,
         "revoked_manufacturers": state.revoked_roots,
     }
+    safe: dict[str, Any] = shown_all(diagnostics)
+    return safe

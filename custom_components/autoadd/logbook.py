@@ -1,4 +1,5 @@
-"""Logbook entries for AutoAdd events."""
+"""Logbook entries for AutoAdd events. Their data may be a device's words, or anything an automation fired
+under AutoAdd's event types: every value shown is made safe first."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOO
 from homeassistant.core import Event, HomeAssistant, callback
 
 from .const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP
+from .registrar.text import Place, shown
 
 OWNERSHIP_MESSAGES = {
     "onboarded": "was added to this home",
@@ -46,11 +48,10 @@ def async_describe_events(
     @callback
     def describe_onboarded(event: Event) -> dict[str, Any]:
         data = event.data
+        maker, model = shown(data.get("manufacturer"), Place.NAME), shown(data.get("model"), Place.NAME)
         return {
-            LOGBOOK_ENTRY_NAME: data.get("name", "AutoAdd device"),
-            LOGBOOK_ENTRY_MESSAGE: (
-                f"was added securely by AutoAdd ({data.get('manufacturer')} {data.get('model')})"
-            ),
+            LOGBOOK_ENTRY_NAME: shown(data.get("name", "AutoAdd device"), Place.NAME),
+            LOGBOOK_ENTRY_MESSAGE: f"was added securely by AutoAdd ({maker} {model})",
         }
 
     async_describe_event(DOMAIN, EVENT_DEVICE_ONBOARDED, describe_onboarded)
@@ -58,10 +59,10 @@ def async_describe_events(
     @callback
     def describe_ownership(event: Event) -> dict[str, Any]:
         data = event.data
-        what = OWNERSHIP_MESSAGES.get(data.get("event", ""), str(data.get("event", "changed")))
-        return {
-            LOGBOOK_ENTRY_NAME: f"AutoAdd device {str(data.get('autoadd_id', ''))[:12]}",
-            LOGBOOK_ENTRY_MESSAGE: what,
-        }
+        name = data.get("event", "changed")
+        what = (OWNERSHIP_MESSAGES.get(name) if isinstance(name, str) else None) or shown(name, Place.NAME)
+        device = data.get("autoadd_id")
+        short = shown(device[:12] if isinstance(device, str) else device, Place.NAME) if device else ""
+        return {LOGBOOK_ENTRY_NAME: f"AutoAdd device {short}", LOGBOOK_ENTRY_MESSAGE: what}
 
     async_describe_event(DOMAIN, EVENT_OWNERSHIP, describe_ownership)

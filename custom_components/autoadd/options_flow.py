@@ -38,6 +38,7 @@ from .registrar.ownership import Transfer, accept_transfer, block, read_transfer
 from .registrar.ports import StepError
 from .registrar.record import ChangeKind, DeviceRecord, Phase
 from .registrar.rotation import rotate_home_key, rotation_progress
+from .registrar.text import Place, placeholders, shown
 from .transfer_view import transfer_placeholders
 from .trust import RootError, parse_root
 from .views import async_register_views
@@ -78,7 +79,9 @@ def home_key_form_placeholders(hass: HomeAssistant, home: HomeKey) -> dict[str, 
 
 
 def _device_label(record: DeviceRecord) -> str:
-    return f"{record.manufacturer} {record.model} {record.serial_number or record.device_id[:8]}"
+    """A device as a select option shows it: its manufacturer's, model and serial, the device's words."""
+    serial = record.serial_number or record.device_id[:8]
+    return " ".join(shown(text, Place.NAME, cap=40) for text in (record.manufacturer, record.model, serial))
 
 
 def _device_select(records: list[DeviceRecord]) -> SelectSelector:
@@ -192,7 +195,7 @@ class AutoAddOptionsFlow(OptionsFlow):
                 self._new_owner = parse_home_key(user_input[CONF_NEW_OWNER])
             except HomeKeyStringError as err:
                 errors[CONF_NEW_OWNER] = "invalid_home_key_string"
-                placeholders["reason"] = err.detail
+                placeholders["reason"] = shown(err.detail, Place.MARKDOWN)  # quotes what was pasted
             else:
                 self._device_id = user_input[CONF_DEVICE]
                 return await self.async_step_hand_over_confirm()
@@ -225,11 +228,13 @@ class AutoAddOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="hand_over_confirm",
             errors=errors,
-            description_placeholders={
-                "device": _device_label(record),
-                "this_home": format_fingerprint(self._registrar.home.fingerprint),
-                "new_owner": format_fingerprint(fingerprint(self._new_owner)),
-            },
+            description_placeholders=placeholders(
+                {
+                    "device": _device_label(record),
+                    "this_home": format_fingerprint(self._registrar.home.fingerprint),
+                    "new_owner": format_fingerprint(fingerprint(self._new_owner)),
+                }
+            ),
         )
 
     async def async_step_hand_over_done(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -318,12 +323,14 @@ class AutoAddOptionsFlow(OptionsFlow):
             return self._done()
         return self.async_show_form(
             step_id="accept_transfer_confirm",
-            description_placeholders={
-                "manufacturer": self._transfer.manufacturer,
-                "model": self._transfer.model,
-                "device": self._transfer.device_id,
-                "previous_owner": format_fingerprint(self._transfer.previous_owner),
-            },
+            description_placeholders=placeholders(  # the file's and the device's words
+                {
+                    "manufacturer": self._transfer.manufacturer,
+                    "model": self._transfer.model,
+                    "device": self._transfer.device_id,
+                    "previous_owner": format_fingerprint(self._transfer.previous_owner),
+                }
+            ),
         )
 
     # --- manufacturers --------------------------------------------------------------------------------
@@ -368,7 +375,7 @@ class AutoAddOptionsFlow(OptionsFlow):
         options = [
             SelectOptionDict(
                 value=root.fingerprint,
-                label=f"{root.name} ({root.fingerprint[:16]}, added {root.added_on[:10]})",
+                label=f"{shown(root.name, Place.NAME)} ({root.fingerprint[:16]}, added {root.added_on[:10]})",
             )
             for root in roots
         ]

@@ -15,10 +15,13 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 
 from .const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP, SIGNAL_DEVICE_ADDED, SIGNAL_DEVICE_UPDATED
-from .device_client import DeviceClient
+from .device_client import CONNECT_TIMEOUT, DeviceClient
+from .discovery import address_policy
 from .registrar.ports import DeviceConnection, Issue
 from .registrar.record import DeviceRecord
+from .registrar.text import CAPS, Place, placeholders, shown, shown_all
 
+#: Seconds for a device's answer once connected; connecting may take CONNECT_TIMEOUT more (§10).
 REQUEST_TIMEOUT = 10.0
 
 #: Repair issue translation keys per kind of issue the core raises.
@@ -28,12 +31,22 @@ ISSUE_KEYS = {
     "key_lost": "key_lost",
     "transfer_outdated": "transfer_outdated",
     "change_dropped": "change_dropped",
+    "clone": "cloned_device",
 }
 
 
+#: Placeholders that name several devices (the security issue's list): a longer cap.
+LONG_PLACEHOLDERS = frozenset({"devices"})
+#: How much of a device's registry name its serial number (or identifier) may take.
+NAME_SERIAL_CAP = 24
+
+
 def device_name(record: DeviceRecord) -> str:
-    """The registry name of a device."""
-    return f"{record.model} {record.serial_number or record.device_id[:8]}"
+    """The registry name of a device: its model and serial, both the device's words (made safe, and the
+    model shortened first so that the serial still tells two devices apart)."""
+    serial = shown(record.serial_number or record.device_id[:8], Place.NAME, cap=NAME_SERIAL_CAP)
+    model = shown(record.model, Place.NAME, cap=CAPS[Place.NAME] - 1 - len(serial))
+    return f"{model} {serial}"
 
 
 class HassRuntime:
@@ -48,8 +61,16 @@ class HassRuntime:
     # --- transport ------------------------------------------------------------------------------------
 
     def transport(self, host: str, port: int) -> DeviceConnection:
-        """A client for one device, on Home Assistant's shared session."""
-        return DeviceClient(async_get_clientsession(self.hass), host, port, timeout=REQUEST_TIMEOUT)
+        """A client for one device, on Home Assistant's shared session. It refuses (AddressRefusedError)
+        an address this host's policy does not allow, wherever the address came from."""
+        return DeviceClient(
+            async_get_clientsession(self.hass),
+            host,
+            port,
+            timeout=REQUEST_TIMEOUT,
+            connect_timeout=CONNECT_TIMEOUT,
+            policy=address_policy(self.hass),
+        )
 
     # --- scheduler ------------------------------------------------------------------------------------
 
@@ -78,10 +99,10 @@ class HassRuntime:
         device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry_id,
             identifiers={(DOMAIN, record.device_id)},
-            manufacturer=record.manufacturer,
-            model=record.model,
+            manufacturer=shown(record.manufacturer, Place.NAME),
+            model=shown(record.model, Place.NAME),
             name=device_name(record),
-            serial_number=record.serial_number,
+            serial_number=shown(record.serial_number, Place.NAME) if record.serial_number else None,
         )
         async_dispatcher_send(self.hass, SIGNAL_DEVICE_ADDED, record.device_id)
         if first:
@@ -90,8 +111,8 @@ class HassRuntime:
                 {
                     "device_id": device.id,
                     "autoadd_id": record.device_id,
-                    "manufacturer": record.manufacturer,
-                    "model": record.model,
+                    "manufacturer": shown(record.manufacturer, Place.NAME),
+                    "model": shown(record.model, Place.NAME),
                     "name": device.name,
                 },
             )
@@ -108,8 +129,9 @@ class HassRuntime:
         async_dispatcher_send(self.hass, f"{SIGNAL_DEVICE_UPDATED}_{device_id}")
 
     def history(self, device_id: str, entry: dict[str, str]) -> None:
-        """An ownership event, for automations and the logbook."""
-        self.hass.bus.async_fire(EVENT_OWNERSHIP, {"autoadd_id": device_id, **entry})
+        """An ownership event, for automations and the logbook (what it carries made safe as plain text;
+        the identifier is the validated hex)."""
+        self.hass.bus.async_fire(EVENT_OWNERSHIP, {**shown_all(entry), "autoadd_id": device_id})
 
     def raise_issue(self, issue: Issue) -> None:
         """A repair issue."""
@@ -121,7 +143,8 @@ class HassRuntime:
             is_persistent=issue.fixable,
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_KEYS[issue.kind],
-            translation_placeholders=issue.placeholders,
+            # Device text or fingerprints, made safe for markdown here (the core passes them as they are).
+            translation_placeholders=placeholders(issue.placeholders, long=LONG_PLACEHOLDERS),
             data={"device_id": issue.device_id} if issue.fixable else None,
         )
 

@@ -18,6 +18,7 @@ from .registrar.core import Registrar
 from .registrar.handover import hand_over
 from .registrar.ports import StepError
 from .registrar.rotation import rotate_home_key
+from .registrar.text import Place, shown
 
 SERVICE_ROTATE_HOME_KEY = "rotate_home_key"
 SERVICE_HAND_OVER_DEVICE = "hand_over_device"
@@ -41,7 +42,9 @@ def _registrar(hass: HomeAssistant) -> Registrar:
 
 def _step_error(err: StepError) -> ServiceValidationError:
     return ServiceValidationError(
-        translation_domain=DOMAIN, translation_key=err.reason, translation_placeholders=err.placeholders
+        translation_domain=DOMAIN,
+        translation_key=err.reason,
+        translation_placeholders={key: shown(value, Place.PLAIN) for key, value in err.placeholders.items()},
     )
 
 
@@ -69,7 +72,7 @@ async def _hand_over(call: ServiceCall) -> ServiceResponse:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="invalid_home_key_string",
-            translation_placeholders={"reason": err.detail},
+            translation_placeholders={"reason": shown(err.detail, Place.PLAIN, cap=160)},  # quotes the input
         ) from err
     try:
         result = await hand_over(registrar, autoadd_id, new_owner)

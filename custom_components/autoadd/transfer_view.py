@@ -17,6 +17,7 @@ from .const import DOMAIN
 from .protocol.transport import MEDIA_TYPE
 from .registrar.handover import transfer_file
 from .registrar.ports import StepError
+from .registrar.text import Place, shown
 
 TRANSFER_PATH = "/api/autoadd/transfer/{device_id}"
 LINK_LIFETIME = timedelta(minutes=30)
@@ -43,11 +44,12 @@ class TransferFileView(HomeAssistantView):
                 data = transfer_file(entry.runtime_data.registrar, device_id)
             except StepError:
                 break
+            name = shown(device_id[:12], Place.FILENAME)  # from the URL: never a quote or a header break
             return web.Response(
                 body=data,
                 content_type=MEDIA_TYPE,
                 headers={
-                    "Content-Disposition": f'attachment; filename="autoadd-transfer-{device_id[:12]}.cbor"',
+                    "Content-Disposition": f'attachment; filename="autoadd-transfer-{name}.cbor"',
                     "Cache-Control": "no-store",
                 },
             )
