@@ -1,4 +1,5 @@
-"""Repair flows: the owner approves or rejects a device another owner handed to this home."""
+"""Repair flows: the owner approves or rejects a device another owner handed to this home, and decides
+where a device whose identity answers at two addresses is followed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from homeassistant.data_entry_flow import FlowResult
 from .const import DOMAIN
 from .protocol.keys import format_fingerprint
 from .registrar.core import Registrar
-from .registrar.ownership import approve, reject
+from .registrar.ownership import approve, decide_clone, reject
+from .registrar.ports import StepError
 from .registrar.record import DeviceRecord, Phase
+from .registrar.text import placeholders
 
 
 class ApproveDeviceFlow(RepairsFlow):
@@ -32,13 +35,18 @@ class ApproveDeviceFlow(RepairsFlow):
         return self.async_show_menu(
             step_id="init",
             menu_options=["accept", "reject"],
-            description_placeholders={
-                "manufacturer": record.manufacturer,
-                "model": record.model,
-                "serial_number": record.serial_number or "-",
-                "device": self._device_id,
-                "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner)),
-            },
+            description_placeholders=placeholders(  # the device's words, made safe for markdown
+                {
+                    "manufacturer": record.manufacturer,
+                    "model": record.model,
+                    "serial_number": record.serial_number or "-",
+                    "device": self._device_id,
+                    "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner)),
+                    "manufacturer_root": format_fingerprint(bytes.fromhex(record.manufacturer_root))
+                    if record.manufacturer_root
+                    else "-",
+                }
+            ),
         )
 
     def _waiting(self) -> DeviceRecord | None:
@@ -60,12 +68,57 @@ class ApproveDeviceFlow(RepairsFlow):
         return self.async_create_entry(data={})
 
 
+class ClonedDeviceFlow(RepairsFlow):
+    """Keep following a device at its known address, or follow it to the other one."""
+
+    def __init__(self, registrar: Registrar, device_id: str) -> None:
+        """Bind to the device whose address is held."""
+        self._registrar = registrar
+        self._device_id = device_id
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Show both addresses; offer keep or follow."""
+        record = self._registrar.state.devices.get(self._device_id)
+        if record is None or record.clone is None or record.address is None:
+            return self.async_abort(reason="no_longer_waiting")
+        return self.async_show_menu(
+            step_id="init",
+            menu_options=["keep", "follow"],
+            description_placeholders=placeholders(
+                {
+                    "model": record.model or "AutoAdd device",
+                    "device": self._device_id[:16],
+                    "kept": f"{record.address.host} port {record.address.port}",
+                    "other": f"{record.clone.host} port {record.clone.port}",
+                }
+            ),
+        )
+
+    async def async_step_keep(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Keep the known address."""
+        return self._decide(follow_new=False)
+
+    async def async_step_follow(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The device moved: follow it to the other address."""
+        return self._decide(follow_new=True)
+
+    def _decide(self, *, follow_new: bool) -> FlowResult:
+        try:
+            decide_clone(self._registrar, self._device_id, follow_new=follow_new)
+        except StepError as err:
+            return self.async_abort(reason=err.reason)
+        return self.async_create_entry(data={})
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
-    """The fix flow for an approval issue."""
+    """The fix flow for a fixable issue: an approval, or a device answering at two addresses."""
     entry = next(
         entry for entry in hass.config_entries.async_entries(DOMAIN) if entry.state is ConfigEntryState.LOADED
     )
     assert data is not None
-    return ApproveDeviceFlow(entry.runtime_data.registrar, str(data["device_id"]))
+    registrar = entry.runtime_data.registrar
+    if issue_id.startswith("clone_"):
+        return ClonedDeviceFlow(registrar, str(data["device_id"]))
+    return ApproveDeviceFlow(registrar, str(data["device_id"]))

@@ -240,10 +240,11 @@ async def test_rollback_of_a_known_device_raises_a_repair_issue(
     record = registrar_of(loaded).state.devices[device_id]
     assert record.refusal is not None
     assert record.refusal.code == "rollback"
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"suspicious_{device_id}")
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "suspicious_devices")
     assert issue is not None
     assert issue.translation_placeholders is not None
-    assert issue.translation_placeholders["code"] == "rollback"
+    assert device_id[:16] in issue.translation_placeholders["devices"]
+    assert issue.translation_placeholders["count"] == "1"
     assert len(record.chain) == 2  # the known chain is kept
     assert record.address == Address("127.0.0.1", device.port)
     assert registered(hass, device_id) is not None
@@ -276,7 +277,10 @@ async def test_fork_of_a_known_device_raises_a_repair_issue(
     record = registrar_of(loaded).state.devices[device_id]
     assert record.refusal is not None
     assert record.refusal.code == "fork"
-    assert ir.async_get(hass).async_get_issue(DOMAIN, f"suspicious_{device_id}") is not None
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "suspicious_devices")
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert device_id[:16] in issue.translation_placeholders["devices"]
     assert record.chain == list(first.links)
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 import json
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -28,6 +29,7 @@ from custom_components.autoadd.const import DOMAIN
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
 from custom_components.autoadd.protocol.home_key import format_home_key
 from custom_components.autoadd.protocol.keys import format_fingerprint
+from custom_components.autoadd.registrar.candidates import REFUSAL_KEEP
 from custom_components.autoadd.registrar.handover import transfer_file
 from custom_components.autoadd.registrar.migration import migrate
 from custom_components.autoadd.registrar.ports import DeviceUnreachableError
@@ -45,6 +47,8 @@ REGISTRAR_V1: dict[str, Any] = json.loads((FIXTURE / "autoadd.registrar.json").r
 HOME_KEY_V1: dict[str, Any] = json.loads((FIXTURE / "autoadd.home_key.json").read_text())
 FACTS: dict[str, dict[str, str]] = json.loads((FIXTURE / "states.json").read_text())
 V1: dict[str, Any] = REGISTRAR_V1["data"]
+#: A few hours after the fixture's last write (its refusal is dated 2026-06-15 09:08 UTC).
+WRITTEN_AT = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 ID = FACTS["states"]
 KEY = FACTS["keys"]
 FIX_PATH = "/api/repairs/issues/fix"
@@ -105,15 +109,35 @@ def storage_0_1_0(hass_storage: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 async def migrated(
-    hass: HomeAssistant, storage_0_1_0: dict[str, Any], entry: MockConfigEntry, contacted: list[Address]
+    hass: HomeAssistant,
+    storage_0_1_0: dict[str, Any],
+    entry: MockConfigEntry,
+    contacted: list[Address],
+    freezer: FrozenDateTimeFactory,
 ) -> AsyncIterator[MockConfigEntry]:
-    """The entry set up on the 0.1.0 store (unloaded after the test)."""
+    """The entry set up on the 0.1.0 store (unloaded after the test), a few hours after 0.1.0 wrote it
+    (a week later its refusal of an unknown device would have aged out: test_refusal_ages_out)."""
+    freezer.move_to(WRITTEN_AT)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await settle(hass)
     assert entry.state is ConfigEntryState.LOADED
     yield entry
     if entry.state is ConfigEntryState.LOADED:
         assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_refusal_ages_out(
+    hass: HomeAssistant, storage_0_1_0: dict[str, Any], entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Started a week after 0.1.0 wrote it, the store no longer holds the refusal of an unknown device
+    (refusals are kept for a week, so that a flood of fake ids can't fill the store)."""
+    freezer.move_to(WRITTEN_AT + REFUSAL_KEEP + timedelta(minutes=1))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await settle(hass)
+    devices = registrar_of(entry).state.devices
+    assert ID["refused_not_owner"] not in devices
+    assert {ID["awaiting"], ID["rejected"]} <= set(devices)  # only refusals of unknown ids age out
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 def old_device(name: str) -> dict[str, Any]:

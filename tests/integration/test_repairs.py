@@ -20,12 +20,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.autoadd.const import DOMAIN
+from custom_components.autoadd.protocol.certificates import certificate_public_key
 from custom_components.autoadd.protocol.chain import encode_chain
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
 from custom_components.autoadd.registrar.handover import hand_over
 from custom_components.autoadd.registrar.ownership import accept_transfer, read_transfer
 from custom_components.autoadd.registrar.record import Phase
-from tests.factory import fixed_key
+from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice
 
 from .conftest import device_announces, registered, registrar_of, switch_home
@@ -86,9 +87,11 @@ async def test_approval_issue_shows_the_device_and_the_previous_owner(
     hass: HomeAssistant,
     waiting: tuple[MockConfigEntry, RunningDevice],
     home: PrivateKey,
+    maker: Manufacturer,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    """The issue is fixable; its fix flow is a menu naming the device and who handed it over."""
+    """The issue is fixable; its fix flow is a menu naming the device, its manufacturer's root and who
+    handed it over."""
     _, device = waiting
     device_id = device.spec.device_id.hex()
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}")
@@ -109,6 +112,7 @@ async def test_approval_issue_shows_the_device_and_the_previous_owner(
         "serial_number": "SN0001",
         "device": device_id,
         "previous_owner": format_fingerprint(fingerprint(home.public_key())),
+        "manufacturer_root": format_fingerprint(fingerprint(certificate_public_key(maker.root))),
     }
 
 

@@ -18,10 +18,11 @@ import logging
 from cryptography import x509
 
 from custom_components.autoadd.protocol.chain import verify_chain
-from custom_components.autoadd.protocol.errors import AutoAddError
+from custom_components.autoadd.protocol.errors import AutoAddError, MalformedError
 from custom_components.autoadd.protocol.transport import RATE_LIMITED
 
-from . import failures, machine, session
+from . import candidates, failures, machine, session
+from .candidates import Tracked
 from .keys import HomeKey, HomeKeys, utcnow
 from .machine import Events
 from .ports import (
@@ -34,20 +35,18 @@ from .ports import (
     Scheduler,
     Transport,
 )
-from .record import Address, ChangeKind, DeviceRecord, Phase
+from .record import Address, ChangeKind, DeviceRecord, Phase, txt_digest
+from .schedule import MAX_CONCURRENT, AttemptQueue, Urgency, Waiting, urgency_of
 from .session import Purpose
 from .state import RegistrarState
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_CONCURRENT = 8
-RETRY_BASE = 15.0
-RETRY_MAX = 15 * 60.0
-REFUSAL_BACKOFF = timedelta(hours=1)
+__all__ = ["MAX_CONCURRENT", "Candidate", "Registrar"]
+
 MAX_HISTORY = 200
-#: Device answers to a note that mean "start a new handshake" (§12).
-NEW_SESSION = frozenset({"unknown_session", "chain_head_mismatch"})
-MAX_NEW_SESSIONS = 2
+#: A refused device that announces a changed TXT record is tried again, but not sooner than this.
+TXT_NEWS_MIN = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +82,11 @@ class Registrar:
         self.owner = owner
         self.scheduler = scheduler
         self.clock = clock
-        self.semaphore = asyncio.Semaphore(MAX_CONCURRENT)
+        self.queue = AttemptQueue()
+        #: Unknown ids followed in memory, bounded (candidates.py).
+        self.tracked = Tracked()
         self._commit_lock = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._busy: set[str] = set()
         self._again: dict[str, tuple[Address, Purpose]] = {}
         self._running: dict[str, tuple[Address, Purpose]] = {}
         self.retries: dict[str, Callable[[], None]] = {}
@@ -94,7 +94,8 @@ class Registrar:
         self.checked: set[str] = set()
         #: Devices whose record, with a chain, a durable write has put on disk (loaded ones count too).
         self.durable: set[str] = {device_id for device_id, r in state.devices.items() if r.chain}
-        self.announced_txt: dict[str, dict[str, str]] = {}
+        #: Digest of the TXT record each device last announced (record.txt_digest).
+        self.announced_txt: dict[str, str] = {}
         self.closed = False
         self.active_handshakes = 0
         self.peak_handshakes = 0
@@ -171,6 +172,8 @@ class Registrar:
 
     def start(self) -> None:
         """Check what is on disk, then try every device this home owes something or should verify."""
+        if candidates.prune_refusals(self, self.clock()):
+            self.persistence.schedule_save()
         for record in list(self.state.devices.values()):
             self._check_keys(record)
             address = record.address or record.hint
@@ -224,10 +227,12 @@ class Registrar:
         if record is not None and record.phase is Phase.BLOCKED:
             return
         address = Address(candidate.host, candidate.port)
+        if record is None or candidates.disposable(record):
+            candidates.follow(self, candidate.device_id)
         if candidate.txt:
-            self.announced_txt[candidate.device_id] = dict(candidate.txt)
-        if record is not None and record.hint != address:
-            record.hint = address
+            self.announced_txt[candidate.device_id] = txt_digest(candidate.txt)
+        if record is not None and record.hint != address and not candidates.disposable(record):
+            record.hint = address  # a refused unknown id gets no write per announcement
             self.persistence.schedule_save()
         purpose = self._purpose(record, candidate, address)
         if purpose is None or not self._due(record, candidate, address):
@@ -257,11 +262,15 @@ class Registrar:
 
     def _due(self, record: DeviceRecord | None, candidate: Candidate, address: Address) -> bool:
         refusal = record.refusal if record is not None else None
-        if refusal is None or (candidate.txt and candidate.txt != refusal.txt):
+        if refusal is None:
             return True
         if record is not None and record.is_member and address == record.address:
             return True  # a failure elsewhere (an impostor at another address) never holds back a member
-        return self.clock() >= datetime.fromisoformat(refusal.retry_after)
+        now = self.clock()
+        news = txt_digest(candidate.txt) not in ("", refusal.txt_digest)
+        if news and now >= datetime.fromisoformat(refusal.at) + TXT_NEWS_MIN:
+            return True  # the device announces something new (not just a new `sv`)
+        return now >= datetime.fromisoformat(refusal.retry_after)
 
     def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER) -> None:
         """Try a device at its last proven (else announced) address now, whatever its back-off."""
@@ -270,15 +279,43 @@ class Registrar:
         if not self.closed and address:
             self._launch(device_id, address, purpose)
 
+    # --- scheduling ---------------------------------------------------------------------------------------
+
+    def is_running(self, device_id: str) -> bool:
+        """Whether an attempt at the device is under way."""
+        return device_id in self._running
+
     def _launch(self, device_id: str, address: Address, purpose: Purpose) -> None:
+        """Queue an attempt (schedule.py decides when it runs); one per device at a time."""
         if self.blocked(device_id):
             return
-        if device_id in self._busy:
+        if device_id in self._running:
             self._again[device_id] = (address, purpose)
             return
-        self._busy.add(device_id)
-        self._running[device_id] = (address, purpose)
-        self.scheduler.spawn(self.attempt(device_id, address, purpose), f"autoadd {purpose} {device_id[:12]}")
+        urgency = urgency_of(self.state.devices.get(device_id))
+        dropped = self.queue.put(Waiting(device_id, address, purpose, urgency))
+        if dropped is not None:
+            _LOGGER.debug(
+                "Too many unknown devices waiting: %s is tried when it announces again", dropped[:12]
+            )
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start waiting attempts while there are slots for them."""
+        while not self.closed and (entry := self.queue.take()) is not None:
+            self._running[entry.device_id] = (entry.address, Purpose(entry.purpose))
+            self.scheduler.spawn(self._run_queued(entry), f"autoadd {entry.purpose} {entry.device_id[:12]}")
+
+    async def _run_queued(self, entry: Waiting) -> None:
+        try:
+            await self._attempt(entry.device_id, entry.address, Purpose(entry.purpose))
+        finally:
+            self.queue.release(entry.urgency)
+            self._running.pop(entry.device_id, None)
+            again = self._again.pop(entry.device_id, None)
+            if again is not None and not self.closed:
+                self._launch(entry.device_id, *again)
+            self._pump()
 
     # --- attempts -----------------------------------------------------------------------------------------
 
@@ -288,18 +325,24 @@ class Registrar:
         return record is not None and record.phase is Phase.BLOCKED
 
     async def attempt(self, device_id: str, address: Address, purpose: Purpose) -> None:
-        """One attempt, its failures recorded; also awaited directly by owner steps that deliver now."""
+        """An attempt the owner asked for, awaited now (it takes a slot without waiting in the queue)."""
+        urgency = Urgency.KNOWN
+        self.queue.occupy(urgency)
+        try:
+            await self._attempt(device_id, address, purpose)
+        finally:
+            self.queue.release(urgency)
+            self._pump()
+
+    async def _attempt(self, device_id: str, address: Address, purpose: Purpose) -> None:
+        """One attempt, its failures recorded: every outcome, an unexpected one too, is on record."""
         if self.blocked(device_id):
             return
+        self.active_handshakes += 1
+        self.peak_handshakes = max(self.peak_handshakes, self.active_handshakes)
         try:
-            async with self.semaphore:
-                self.active_handshakes += 1
-                self.peak_handshakes = max(self.peak_handshakes, self.active_handshakes)
-                try:
-                    async with self.lock(device_id):
-                        await session.run(self, device_id, address, purpose)
-                finally:
-                    self.active_handshakes -= 1
+            async with self.lock(device_id):
+                await session.run(self, device_id, address, purpose)
         except DeviceUnreachableError as err:
             if purpose is not Purpose.CHECK:  # a member that is just offline is tried when it announces
                 failures.retry(self, device_id, address, purpose, err)
@@ -313,11 +356,15 @@ class Registrar:
             failures.retry(self, device_id, address, purpose, DeviceUnreachableError(str(err)))
         except AutoAddError as err:
             failures.refuse(self, device_id, err, address)
+        except Exception as err:
+            _LOGGER.debug("Device %s: unexpected %s", device_id[:12], type(err).__name__, exc_info=True)
+            failures.refuse(
+                self, device_id, MalformedError("the device sent something this home could not read"), address
+            )
         else:
             self.failures.pop(device_id, None)
         finally:
-            self._busy.discard(device_id)
-            self._running.pop(device_id, None)
-            again = self._again.pop(device_id, None)
-            if again is not None and not self.closed:
-                self._launch(device_id, *again)
+            self.active_handshakes -= 1
+            lock = self._locks.get(device_id)
+            if lock is not None and not lock.locked():
+                del self._locks[device_id]  # one lock per device at a time, not one per id ever announced

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from custom_components.autoadd.protocol.errors import AutoAddError, NotOwnerError
 from custom_components.autoadd.protocol.keys import format_fingerprint
 
-from . import machine
+from . import candidates, machine
 from .ports import DeviceSaidError, Issue
 from .record import Address, DeviceRecord, Refusal
+from .text import Place, shown
 
 if TYPE_CHECKING:
     from .core import Registrar
@@ -36,6 +37,28 @@ def raise_approval(registrar: Registrar, record: DeviceRecord) -> None:
                 "model": record.model,
                 "device": record.device_id[:16],
                 "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner), 4),
+                "manufacturer_root": format_fingerprint(bytes.fromhex(record.manufacturer_root), 4)
+                if record.manufacturer_root
+                else "-",
+            },
+            fixable=True,
+        )
+    )
+
+
+def raise_clone(registrar: Registrar, record: DeviceRecord) -> None:
+    """The device's IDevID answered at two addresses: the owner chooses which one is followed."""
+    assert record.address is not None
+    assert record.clone is not None
+    registrar.owner.raise_issue(
+        Issue(
+            "clone",
+            record.device_id,
+            {
+                "model": record.model or "AutoAdd device",
+                "device": record.device_id[:16],
+                "kept": f"{record.address.host} port {record.address.port}",
+                "other": f"{record.clone.host} port {record.clone.port}",
             },
             fixable=True,
         )
@@ -59,14 +82,20 @@ def raise_key_lost(registrar: Registrar, record: DeviceRecord) -> None:
 def retry(
     registrar: Registrar, device_id: str, address: Address, purpose: Purpose, err: AutoAddError
 ) -> None:
+    record = registrar.state.devices.get(device_id)
+    if record is None or candidates.disposable(record):
+        candidates.follow(registrar, device_id)
+        if device_id not in registrar.tracked:
+            return  # forgotten at once (a flood): tried again when it announces again
     failures = registrar.failures.get(device_id, 0) + 1
     registrar.failures[device_id] = failures
     delay = min(RETRY_BASE * 2 ** (failures - 1), RETRY_MAX)
-    if failures == 1:
-        _LOGGER.warning(
+    if failures == 1:  # a warning for a device this home knows; a flood of fake ids is no log flood
+        _LOGGER.log(
+            logging.WARNING if record is not None and not candidates.disposable(record) else logging.DEBUG,
             "Device %s at %s:%s did not answer (%s); retrying with back-off",
             device_id[:12],
-            address.host,
+            shown(address.host, Place.LOG),
             address.port,
             err.code,
         )
@@ -88,23 +117,29 @@ def refuse(
     err: AutoAddError,
     address: Address,
     *,
+    proven: bool = False,
     proven_not_ours: bool = False,
     outdated: bool = False,
 ) -> None:
+    """Remember a refusal (its back-off grows with each one) and tell the owner what this home verified.
+
+    `proven`: the refusal follows from a proof whose signatures verified (a validly signed rollback or
+    fork of a chain this home knows, links the device would not take). Only those can raise the
+    security repair issue: anything before a valid proof (a bad signature, garbage, a device's own error
+    code) could come from anyone on the network, and is only remembered."""
     known = registrar.state.devices.get(device_id)
     record = registrar.record(device_id)
     previous = record.refusal
     attempts = previous.attempts + 1 if previous else 1
     now = registrar.clock()
     code = err.peer_code if isinstance(err, DeviceSaidError) else err.code
-    txt = registrar.announced_txt.get(device_id) or (previous.txt if previous else {})
     record.refusal = Refusal(
         code=code,
-        detail="" if isinstance(err, DeviceSaidError) else err.detail,
+        detail="" if isinstance(err, DeviceSaidError) else err.detail[: Refusal.MAX_DETAIL],
         at=now.isoformat(),
         retry_after=(now + REFUSAL_BACKOFF * min(attempts, 24)).isoformat(),
         attempts=attempts,
-        txt=txt,
+        txt_digest=registrar.announced_txt.get(device_id) or (previous.txt_digest if previous else ""),
     )
     registrar.tell(
         record,
@@ -116,22 +151,62 @@ def refuse(
             Issue("transfer_outdated", device_id, {"model": record.model, "device": device_id[:16]})
         )
     if previous is None or previous.code != code:
-        _LOGGER.warning("Device %s refused: %s", device_id[:12], code)
+        _LOGGER.log(
+            logging.DEBUG if candidates.disposable(record) else logging.WARNING,
+            "Device %s refused: %s",
+            device_id[:12],
+            shown(code, Place.LOG),
+        )
     ours_known = known is not None and known.is_member
-    if not isinstance(err, DeviceSaidError) and (
-        err.suspicious or (ours_known and isinstance(err, NotOwnerError) and not proven_not_ours)
-    ):
+    if proven and (err.suspicious or (ours_known and isinstance(err, NotOwnerError) and not proven_not_ours)):
         if ours_known:
             registrar.tell(record, [("tamper_evidence", {"code": code})])
-        registrar.owner.raise_issue(
-            Issue(
-                "suspicious",
-                device_id,
-                {
-                    "device": device_id[:16],
-                    "code": code,
-                    "home": format_fingerprint(registrar.home.fingerprint, 4),
-                },
-            )
-        )
+        if TAMPERED not in record.flags:
+            record.flags.append(TAMPERED)
+        raise_suspicious(registrar)
+    if candidates.disposable(record):
+        candidates.follow(registrar, device_id)
+        candidates.prune_refusals(registrar, now)
     registrar.changed(device_id)
+
+
+#: Flag of a device a validly signed proof showed tampered with (rollback, fork, links refused).
+TAMPERED = "tampered"
+#: The security repair issue is one for all devices: at most this many are named in it.
+MAX_NAMED = 10
+
+
+def raise_suspicious(registrar: Registrar) -> None:
+    """One security repair issue naming every device proven tampered with (none: it goes away)."""
+    tampered = [r for r in registrar.state.devices.values() if TAMPERED in r.flags]
+    if not tampered:
+        registrar.owner.clear_issue("suspicious", SUSPICIOUS_ID)
+        return
+    named = [
+        f"{shown(r.model or 'AutoAdd device', Place.NAME, cap=40)} {r.device_id[:16]}"
+        for r in tampered[:MAX_NAMED]
+    ]
+    if len(tampered) > MAX_NAMED:
+        named.append(f"{len(tampered) - MAX_NAMED} more")
+    registrar.owner.raise_issue(
+        Issue(
+            "suspicious",
+            SUSPICIOUS_ID,
+            {
+                "devices": "; ".join(named),
+                "count": str(len(tampered)),
+                "home": format_fingerprint(registrar.home.fingerprint, 4),
+            },
+        )
+    )
+
+
+def clear_tampered(registrar: Registrar, record: DeviceRecord) -> None:
+    """The device proved itself and took this home's note: it is no longer named in the security issue."""
+    if TAMPERED in record.flags:
+        record.flags.remove(TAMPERED)
+        raise_suspicious(registrar)
+
+
+#: The `device_id` the grouped security issue is filed under (it is about several devices).
+SUSPICIOUS_ID = "devices"

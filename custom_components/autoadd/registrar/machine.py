@@ -199,6 +199,24 @@ def on_check(record: DeviceRecord, chain: VerifiedChain, address: Address, now: 
     return [*events, ("moved", {"host": address.host})] if moved else events
 
 
+def on_clone(record: DeviceRecord, address: Address, now: str) -> Events:
+    """The device's IDevID proved itself at `address` soon after proving itself at `record.address` (PROOF):
+    one key on two hosts. The address is held where it was until the owner decides."""
+    assert record.address is not None
+    record.clone = address
+    return [("clone_suspected", {"host": address.host, "kept": record.address.host})]
+
+
+def on_clone_decided(record: DeviceRecord, *, follow_new: bool, now: str) -> Events:
+    """The owner chose which address the device is followed at (OWNER); the phase does not change."""
+    assert record.clone is not None
+    if follow_new:
+        record.address = record.clone
+    record.clone = None
+    assert record.address is not None
+    return [("clone_decided", {"host": record.address.host})]
+
+
 def on_left(record: DeviceRecord, chain: VerifiedChain, address: Address, now: str) -> Events:
     """The device proved a chain that is no longer this home's (PROOF)."""
     new_owner = record.change.new_owner if record.change else ""

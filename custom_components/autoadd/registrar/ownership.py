@@ -13,6 +13,7 @@ from . import machine
 from .machine import previous_owner
 from .ports import StepError
 from .record import Approval, DeviceRecord, Phase
+from .session import Purpose
 from .state import RegistrarState
 
 if TYPE_CHECKING:
@@ -100,6 +101,17 @@ def reject(registrar: Registrar, device_id: str) -> None:
     registrar.tell(record, machine.reject(record, registrar.now()))
     registrar.owner.clear_issue("approve", device_id)
     registrar.changed(device_id)
+
+
+def decide_clone(registrar: Registrar, device_id: str, *, follow_new: bool) -> None:
+    """The owner chose where a device whose IDevID answered at two addresses is followed from now on."""
+    record = registrar.state.devices.get(device_id)
+    if record is None or record.clone is None:
+        raise StepError("no_longer_waiting")
+    registrar.tell(record, machine.on_clone_decided(record, follow_new=follow_new, now=registrar.now()))
+    registrar.owner.clear_issue("clone", device_id)
+    registrar.changed(device_id)
+    registrar.try_now(device_id, Purpose.CHECK)
 
 
 # --- Removing, blocking ----------------------------------------------------------------------------------

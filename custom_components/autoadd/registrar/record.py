@@ -7,9 +7,11 @@ kept as the exact bytes received or signed (base64 in the JSON form).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Self
+import hashlib
+from typing import Any, ClassVar, Self
 
 
 def b64(data: bytes) -> str:
@@ -20,6 +22,22 @@ def b64(data: bytes) -> str:
 def unb64(text: str) -> bytes:
     """Text from JSON storage back to bytes."""
     return base64.b64decode(text)
+
+
+#: TXT keys that change with every announcement (§10 `sv`): not news about the device, so not digested.
+_VOLATILE_TXT = frozenset({"sv"})
+
+
+def txt_digest(txt: Mapping[str, str]) -> str:
+    """A short digest of an announced TXT record, without its state serial; "" for none.
+
+    A refused device is tried before its back-off ends only when this changes; leaving `sv` out means a
+    flooder can't skip the back-off by counting it up."""
+    items = sorted((key, value) for key, value in txt.items() if key not in _VOLATILE_TXT)
+    if not items:
+        return ""
+    text = "\n".join(f"{len(key)}:{key}={value}" for key, value in items)
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 class Phase(StrEnum):
@@ -152,13 +170,17 @@ class Approval:
 class Refusal:
     """The last failed attempt, remembered so a bad device is not retried in a storm."""
 
+    #: `detail` is this home's own words about the failure (never the device's), capped.
+    MAX_DETAIL: ClassVar[int] = 200
+
     code: str
     detail: str
     at: str
     retry_after: str
     attempts: int = 1
-    #: The TXT record announced when it was refused: a different one means the device changed.
-    txt: dict[str, str] = field(default_factory=dict)
+    #: Digest of the TXT record announced when it was refused (candidates.txt_digest): a different one
+    #: means the device changed. Only the digest is kept, so a long record costs nothing to store.
+    txt_digest: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """Stored form."""
@@ -168,7 +190,7 @@ class Refusal:
             "at": self.at,
             "retry_after": self.retry_after,
             "attempts": self.attempts,
-            "txt": self.txt,
+            "txt_digest": self.txt_digest,
         }
 
     @classmethod
@@ -182,7 +204,8 @@ class Refusal:
             at=data["at"],
             retry_after=data["retry_after"],
             attempts=int(data.get("attempts", 1)),
-            txt=dict(data.get("txt", {})),
+            # stores written before the digest kept the whole record: its digest stands for it
+            txt_digest=data.get("txt_digest") or txt_digest(data.get("txt") or {}),
         )
 
 
@@ -209,6 +232,9 @@ class DeviceRecord:
     #: Where the device last proved itself; `hint` is where it was last announced (unverified).
     address: Address | None = None
     hint: Address | None = None
+    #: Another address the same IDevID proved itself from soon after `address` (a cloned key): while
+    #: set, the registrar keeps `address` and ignores proofs from elsewhere until the owner decides.
+    clone: Address | None = None
     onboarded_at: str | None = None
     last_seen: str | None = None
     #: The key fingerprint (hex) a device in KEY_LOST expects.
@@ -247,6 +273,7 @@ class DeviceRecord:
             "refusal": self.refusal.as_dict() if self.refusal else None,
             "address": self.address.as_dict() if self.address else None,
             "hint": self.hint.as_dict() if self.hint else None,
+            "clone": self.clone.as_dict() if self.clone else None,
             "onboarded_at": self.onboarded_at,
             "last_seen": self.last_seen,
             "lost_key": self.lost_key,
@@ -273,6 +300,7 @@ class DeviceRecord:
             refusal=Refusal.from_dict(data.get("refusal")),
             address=Address.from_dict(data.get("address")),
             hint=Address.from_dict(data.get("hint")),
+            clone=Address.from_dict(data.get("clone")),
             onboarded_at=data.get("onboarded_at"),
             last_seen=data.get("last_seen"),
             lost_key=data.get("lost_key", ""),

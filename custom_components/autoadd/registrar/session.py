@@ -4,6 +4,7 @@ recording what the proof showed). Everything learnt here comes from a proof or a
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from enum import StrEnum
 import logging
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from . import failures, machine
 from .ports import DeviceConnection, DeviceSaidError, DeviceUnreachableError
 from .record import Address, DeviceRecord, Phase
 from .rotation import after_confirmation, sign_rotation_for
+from .text import Place, shown
 from .verdict import AskOwner, KeyLost, Left, Present, Push, Refuse, Rotate, judge_proof
 
 if TYPE_CHECKING:
@@ -65,8 +67,10 @@ async def run(registrar: Registrar, device_id: str, address: Address, purpose: P
     sessions = pushes = 0
     while True:
         session, proven = await prove(registrar, conn, device_id)
-        registrar.checked.add(device_id)
         verdict = judge_proof(registrar.state.devices.get(device_id), proven.chain, registrar.keys)
+        if not isinstance(verdict, Refuse) and await _held_elsewhere(registrar, device_id, address):
+            return  # the same IDevID answers at another address: nothing is sent until the owner decides
+        registrar.checked.add(device_id)
         if isinstance(verdict, Rotate):
             await sign_rotation_for(registrar, device_id, proven.chain, verdict.chain, verdict.signer)
             verdict = judge_proof(registrar.state.devices.get(device_id), proven.chain, registrar.keys)
@@ -78,7 +82,11 @@ async def run(registrar: Registrar, device_id: str, address: Address, purpose: P
             try:
                 await ask(conn.links(list(verdict.links)))
             except DeviceSaidError as err:
-                _LOGGER.info("Device %s did not take the hand-over (%s)", device_id[:12], err.peer_code)
+                _LOGGER.info(
+                    "Device %s did not take the hand-over (%s)",
+                    device_id[:12],
+                    shown(err.peer_code, Place.LOG),
+                )
             continue  # only a new proof says whether it took them
         if isinstance(verdict, Present):
             try:
@@ -121,6 +129,7 @@ async def _onboard(
     if quiet and record is not None:
         _learn(registrar, record, proven)
         registrar.tell(record, machine.on_check(record, proven.chain, address, registrar.now()))
+        failures.clear_tampered(registrar, record)
         registrar.changed(record.device_id)
         return
     if registrar.blocked(proven.device_id.hex()):
@@ -133,6 +142,41 @@ async def _onboard(
     receipt: bytes = await ask(conn.note(note))
     session.read_receipt(receipt)
     _joined(registrar, proven, verdict.chain, address)
+
+
+#: A proof from a second address this soon after one from the device's address means a cloned IDevID.
+CLONE_WINDOW = timedelta(minutes=10)
+
+
+async def _held_elsewhere(registrar: Registrar, device_id: str, address: Address) -> bool:
+    """Whether a valid proof from `address` must be ignored because the device is followed elsewhere.
+
+    A device that moves proves itself at its new address and is followed there. One whose IDevID key is
+    on two hosts would be followed back and forth, handing this home's messages to whichever answered
+    last. So when a device proves itself at a new address soon (CLONE_WINDOW) after proving itself at
+    its known one, the known one is asked for a fresh proof too: if it gives one, the key answers at
+    both, the address is held where it was and the owner is asked (a repair issue); until then proofs
+    from anywhere else change nothing. If it gives none, the device moved."""
+    record = registrar.state.devices.get(device_id)
+    if record is None or record.address is None or address == record.address:
+        return False
+    if record.clone is not None:
+        return True
+    seen = record.last_seen
+    if not seen or registrar.clock() - datetime.fromisoformat(seen) >= CLONE_WINDOW:
+        return False
+    known = record.address
+    try:
+        await prove(registrar, registrar.transport(known.host, known.port), device_id)
+    except AutoAddError:
+        return False  # nothing proves it at the old address any more: it moved
+    record = registrar.state.devices.get(device_id)
+    if record is None or record.address != known or record.clone is not None:
+        return record is not None and record.clone is not None
+    registrar.tell(record, machine.on_clone(record, address, registrar.now()))
+    failures.raise_clone(registrar, record)
+    registrar.changed(device_id)
+    return True
 
 
 def _remember(registrar: Registrar, proven: ProvenDevice) -> None:
@@ -167,9 +211,14 @@ def _joined(registrar: Registrar, proven: ProvenDevice, chain: VerifiedChain, ad
     registrar.tell(record, events)
     registrar.owner.clear_issue("approve", record.device_id)
     registrar.owner.clear_issue("key_lost", record.device_id)
-    registrar.owner.clear_issue("suspicious", record.device_id)
+    failures.clear_tampered(registrar, record)
     if record.is_member and (not was_member or first):
-        _LOGGER.info("Onboarded %s %s (%s)", record.manufacturer, record.model, record.device_id[:12])
+        _LOGGER.info(
+            "Onboarded %s %s (%s)",
+            shown(record.manufacturer, Place.LOG),
+            shown(record.model, Place.LOG),
+            record.device_id[:12],
+        )
     if record.is_member:
         registrar.owner.device_joined(record, first=first or not was_member)
     registrar.failures.pop(record.device_id, None)
@@ -203,12 +252,22 @@ def _apply(
         failures.raise_approval(registrar, record)
     elif isinstance(verdict, Refuse):
         failures.refuse(
-            registrar, device_id, verdict.error, address, proven_not_ours=True, outdated=verdict.outdated
+            registrar,
+            device_id,
+            verdict.error,
+            address,
+            proven=True,
+            proven_not_ours=True,
+            outdated=verdict.outdated,
         )
         return
     else:  # a push that did not move the device's head: the device keeps refusing the links
         failures.refuse(
-            registrar, device_id, NotOwnerError("the device did not take the links it was sent"), address
+            registrar,
+            device_id,
+            NotOwnerError("the device did not take the links it was sent"),
+            address,
+            proven=True,
         )
         return
     registrar.changed(device_id)

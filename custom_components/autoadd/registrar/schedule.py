@@ -1,0 +1,109 @@
+"""Who is tried next: the attempts waiting for a slot, in two classes, and the slots they run in.
+
+Anyone on the network can announce as many device ids as it likes, each pointing at a dead host or a tar
+pit. So attempts wait here as entries (not tasks), and devices this home owns or owes something (a delivery,
+an approval) are always taken before new candidates: a flood of announcements can delay a known device by
+at most the attempts already running, and some slots are kept for known devices only, so in practice not at
+all. Waiting candidates are capped (the oldest is dropped: it is tried again when it announces again).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .record import Address, DeviceRecord, Phase
+
+#: Attempts at once, and how many of them only devices this home owns or owes may use.
+MAX_CONCURRENT = 8
+RESERVED_FOR_KNOWN = 2
+#: Candidates waiting for a slot; beyond it the oldest waiting candidate is dropped.
+MAX_WAITING_CANDIDATES = 64
+
+
+class Urgency(IntEnum):
+    """An attempt's class: lower goes first."""
+
+    #: A device this home owns, or owes a delivery or an approved onboarding.
+    KNOWN = 0
+    #: Anything else: an announcement nothing proven stands behind yet.
+    CANDIDATE = 1
+
+
+def urgency_of(record: DeviceRecord | None) -> Urgency:
+    """The class of an attempt at this device, from what is stored (never from the announcement)."""
+    if record is not None and (
+        record.is_member or record.change is not None or record.phase is Phase.APPROVED
+    ):
+        return Urgency.KNOWN
+    return Urgency.CANDIDATE
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An attempt waiting for a slot."""
+
+    device_id: str
+    address: Address
+    purpose: str
+    urgency: Urgency
+
+
+class AttemptQueue:
+    """Waiting attempts (one per device, the latest wins) and the slots in use per class."""
+
+    def __init__(
+        self,
+        *,
+        slots: int = MAX_CONCURRENT,
+        reserved: int = RESERVED_FOR_KNOWN,
+        max_waiting: int = MAX_WAITING_CANDIDATES,
+    ) -> None:
+        """Empty, with every slot free."""
+        self.slots, self.reserved, self.max_waiting = slots, reserved, max_waiting
+        self._waiting: dict[Urgency, OrderedDict[str, Waiting]] = {u: OrderedDict() for u in Urgency}
+        self.running: dict[Urgency, int] = dict.fromkeys(Urgency, 0)
+
+    def __len__(self) -> int:
+        """How many attempts wait."""
+        return sum(len(waiting) for waiting in self._waiting.values())
+
+    def put(self, entry: Waiting) -> str | None:
+        """Queue an attempt (replacing the device's waiting one); returns a candidate dropped to make room."""
+        self.discard(entry.device_id)
+        waiting = self._waiting[entry.urgency]
+        waiting[entry.device_id] = entry
+        if entry.urgency is Urgency.CANDIDATE and len(waiting) > self.max_waiting:
+            dropped, _ = waiting.popitem(last=False)
+            return dropped
+        return None
+
+    def discard(self, device_id: str) -> None:
+        """Forget a device's waiting attempt, if any."""
+        for waiting in self._waiting.values():
+            waiting.pop(device_id, None)
+
+    def has_room(self, urgency: Urgency) -> bool:
+        """Whether an attempt of this class may start now."""
+        if sum(self.running.values()) >= self.slots:
+            return False
+        return urgency is Urgency.KNOWN or self.running[Urgency.CANDIDATE] < self.slots - self.reserved
+
+    def take(self) -> Waiting | None:
+        """The next attempt to start (its slot taken), known devices first, each class oldest first."""
+        for urgency in Urgency:
+            waiting = self._waiting[urgency]
+            if waiting and self.has_room(urgency):
+                _, entry = waiting.popitem(last=False)
+                self.running[urgency] += 1
+                return entry
+        return None
+
+    def occupy(self, urgency: Urgency) -> None:
+        """A slot taken by an attempt that did not wait here (one the owner asked for)."""
+        self.running[urgency] += 1
+
+    def release(self, urgency: Urgency) -> None:
+        """An attempt ended."""
+        self.running[urgency] -= 1

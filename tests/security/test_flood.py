@@ -1,0 +1,176 @@
+"""Floods from the network: bogus announcements, tar pits, refusals that pile up, TXT records that
+change to skip a back-off. A flood may cost a little memory and time, never a known device's turn."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+import json
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.autoadd.const import SIGNAL_DEVICE_UPDATED
+from custom_components.autoadd.registrar.candidates import MAX_STORED_REFUSALS, MAX_TRACKED
+from custom_components.autoadd.registrar.core import TXT_NEWS_MIN
+from custom_components.autoadd.registrar.record import Address
+from custom_components.autoadd.registrar.schedule import (
+    MAX_CONCURRENT,
+    MAX_WAITING_CANDIDATES,
+    RESERVED_FOR_KNOWN,
+)
+from custom_components.autoadd.storage import REGISTRAR_STORE
+from tests.reference_device import RunningDevice
+
+from .conftest import announce, onboard, registrar_of, service_info, settle
+
+#: Generous: CI is a loaded 2-core machine.
+LIMIT = 60.0
+
+
+class TarPit:
+    """A host that accepts connections and never answers, until released."""
+
+    def __init__(self) -> None:
+        self.connections: list[asyncio.StreamWriter] = []
+        self.released = asyncio.Event()
+        self.full = asyncio.Event()
+        self.expect = MAX_CONCURRENT - RESERVED_FOR_KNOWN
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.append(writer)
+        if len(self.connections) >= self.expect:
+            self.full.set()
+        await self.released.wait()
+        writer.close()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.released.set()
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@pytest.fixture
+async def tar_pit(socket_enabled: None) -> AsyncIterator[TarPit]:
+    pit = TarPit()
+    await pit.start()
+    yield pit
+    await pit.stop()
+
+
+def bogus(index: int) -> str:
+    return f"{index:064x}"
+
+
+async def test_a_known_device_is_served_before_a_thousand_bogus_announcements(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: Any, tar_pit: TarPit
+) -> None:
+    """1,000 fake ids pointing at a tar pit: the known device that moved is followed at once, while
+    most of the flood still waits; attempts run in slots, never as 1,000 tasks."""
+    device: RunningDevice = await devices([home])
+    device_id = await onboard(hass, loaded, device)
+    registrar = registrar_of(loaded)
+    for index in range(1000):
+        announce(loaded, bogus(index), tar_pit.port, claimed=False)
+    async with asyncio.timeout(LIMIT):
+        await tar_pit.full.wait()  # the flood runs in the slots candidates may use
+    assert len(registrar.queue) == MAX_WAITING_CANDIDATES  # the rest were dropped, not queued
+    assert len(registrar.tracked) <= MAX_TRACKED
+
+    await device.stop()
+    await device.start()  # the device restarts on another port and announces it
+    record = registrar.state.devices[device_id]
+    followed = asyncio.Event()
+
+    @callback
+    def updated() -> None:
+        if record.address == Address("127.0.0.1", device.port):
+            followed.set()
+
+    unsubscribe = async_dispatcher_connect(hass, f"{SIGNAL_DEVICE_UPDATED}_{device_id}", updated)
+    announce(loaded, device_id, device.port, claimed=True)
+    async with asyncio.timeout(LIMIT):
+        await followed.wait()  # the known device is followed
+    unsubscribe()
+    assert len(registrar.queue) > 0  # ordering, not timing: the flood has not drained
+    assert len(tar_pit.connections) == MAX_CONCURRENT - RESERVED_FOR_KNOWN
+    assert registrar.peak_handshakes <= MAX_CONCURRENT
+    tar_pit.released.set()
+    await settle(hass)
+
+
+async def test_refusals_of_unknown_ids_are_capped_and_small(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    fake_device: Callable[..., Any],
+    hass_storage: dict[str, Any],
+) -> None:
+    """300 fake ids with long TXT records, each refused: the store keeps at most MAX_STORED_REFUSALS
+    refusals, each with a digest of the TXT record, not the record."""
+    port = await fake_device(lambda hello: b"\xff not cbor")
+    for index in range(300):
+        info = service_info(bogus(index), port, claimed=False)
+        info.properties[b"pad"] = b"x" * 200
+        loaded.runtime_data.browser.async_service_info(info)
+        if index % 50 == 49:
+            await settle(hass)
+    await settle(hass)
+    refused = [r for r in registrar_of(loaded).state.devices.values() if r.refusal is not None]
+    assert len(refused) == MAX_STORED_REFUSALS
+    assert {r.refusal.code for r in refused if r.refusal} == {"malformed"}
+    await hass.config_entries.async_unload(loaded.entry_id)  # writes the store now
+    stored = json.dumps(hass_storage[REGISTRAR_STORE])
+    assert "x" * 200 not in stored
+    assert len(stored) < 1200 * MAX_STORED_REFUSALS
+    assert not ir.async_get(hass).issues
+
+
+async def test_a_new_state_serial_does_not_skip_the_back_off(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    fake_device: Callable[..., Any],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """`sv` changes with every announcement, so counting it up is not news: the refused id waits out its
+    back-off. A real change of the record (here `st`) is news, a minute after the refusal at the earliest."""
+    hellos: list[bytes] = []
+
+    def answer(hello: bytes) -> bytes:
+        hellos.append(hello)
+        return b"\xff not cbor"
+
+    port = await fake_device(answer)
+    device_id = bogus(7)
+
+    def announce_with(serial: int, state: str) -> None:
+        info = service_info(device_id, port, claimed=False)
+        info.properties[b"sv"] = str(serial).encode()
+        info.properties[b"st"] = state.encode()
+        loaded.runtime_data.browser.async_service_info(info)
+
+    announce_with(1, "unclaimed")
+    await settle(hass)
+    assert len(hellos) == 1
+    freezer.tick(TXT_NEWS_MIN)
+    for serial in range(2, 40):
+        announce_with(serial, "unclaimed")
+    await settle(hass)
+    assert len(hellos) == 1
+    refusal = registrar_of(loaded).state.devices[device_id].refusal
+    assert refusal is not None
+    assert refusal.attempts == 1
+    announce_with(40, "claimed")
+    await settle(hass)
+    assert len(hellos) == 2
