@@ -58,8 +58,22 @@ def test_an_owner_asked_attempt_takes_a_slot_at_once() -> None:
 
 
 def test_the_class_comes_from_what_is_stored() -> None:
-    assert urgency_of(None) is Urgency.CANDIDATE
-    assert urgency_of(DeviceRecord("a")) is Urgency.CANDIDATE
-    assert urgency_of(DeviceRecord("a", phase=Phase.ONBOARDED)) is Urgency.KNOWN
-    assert urgency_of(DeviceRecord("a", phase=Phase.APPROVED)) is Urgency.KNOWN
-    assert urgency_of(DeviceRecord("a", phase=Phase.REJECTED)) is Urgency.CANDIDATE
+    elsewhere = Address("192.0.2.2", 80)
+    assert urgency_of(None, HERE) is Urgency.CANDIDATE
+    assert urgency_of(DeviceRecord("a"), HERE) is Urgency.CANDIDATE
+    assert urgency_of(DeviceRecord("a", phase=Phase.ONBOARDED, address=HERE), HERE) is Urgency.KNOWN
+    assert urgency_of(DeviceRecord("a", phase=Phase.ONBOARDED, address=HERE), elsewhere) is Urgency.MOVED
+    assert urgency_of(DeviceRecord("a", phase=Phase.APPROVED), HERE) is Urgency.KNOWN
+    assert urgency_of(DeviceRecord("a", phase=Phase.REJECTED), HERE) is Urgency.CANDIDATE
+
+
+def test_a_known_id_announced_elsewhere_never_takes_the_kept_slots() -> None:
+    """Ids are public: announcing members' ids at tar pits can't hold the slots kept for them."""
+    queue = AttemptQueue(slots=3, reserved=1)
+    for name in ("m1", "m2", "m3"):
+        queue.put(entry(name, Urgency.MOVED))
+    queue.put(entry("c1"))
+    assert [queue.take(), queue.take()] == [entry("m1", Urgency.MOVED), entry("m2", Urgency.MOVED)]
+    assert queue.take() is None
+    queue.put(entry("k", Urgency.KNOWN))
+    assert queue.take() == entry("k", Urgency.KNOWN)

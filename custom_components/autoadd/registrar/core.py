@@ -292,7 +292,7 @@ class Registrar:
         if device_id in self._running:
             self._again[device_id] = (address, purpose)
             return
-        urgency = urgency_of(self.state.devices.get(device_id))
+        urgency = urgency_of(self.state.devices.get(device_id), address)
         dropped = self.queue.put(Waiting(device_id, address, purpose, urgency))
         if dropped is not None:
             _LOGGER.debug(

@@ -3,8 +3,10 @@
 Anyone on the network can announce as many device ids as it likes, each pointing at a dead host or a tar
 pit. So attempts wait here as entries (not tasks), and devices this home owns or owes something (a delivery,
 an approval) are always taken before new candidates: a flood of announcements can delay a known device by
-at most the attempts already running, and some slots are kept for known devices only, so in practice not at
-all. Waiting candidates are capped (the oldest is dropped: it is tried again when it announces again).
+at most the attempts already running, and some slots are kept for known devices at their proven address
+only, so in practice not at all. Device ids are public, so a known id announced at another address comes
+after those but before strangers. Waiting candidates are capped (the oldest is dropped: it is tried again
+when it announces again).
 """
 
 from __future__ import annotations
@@ -25,19 +27,23 @@ MAX_WAITING_CANDIDATES = 64
 class Urgency(IntEnum):
     """An attempt's class: lower goes first."""
 
-    #: A device this home owns, or owes a delivery or an approved onboarding.
+    #: A device this home owns, or owes a delivery or an approved onboarding, at the address it proved.
     KNOWN = 0
+    #: Such a device announced somewhere else: it may have moved, or anyone may have announced its id
+    #: (ids are public), so it goes before strangers but never takes the slots kept for KNOWN.
+    MOVED = 1
     #: Anything else: an announcement nothing proven stands behind yet.
-    CANDIDATE = 1
+    CANDIDATE = 2
 
 
-def urgency_of(record: DeviceRecord | None) -> Urgency:
-    """The class of an attempt at this device, from what is stored (never from the announcement)."""
-    if record is not None and (
+def urgency_of(record: DeviceRecord | None, address: Address) -> Urgency:
+    """The class of an attempt at this device and address, from what is stored (the announcement only
+    gives the address)."""
+    if record is None or not (
         record.is_member or record.change is not None or record.phase is Phase.APPROVED
     ):
-        return Urgency.KNOWN
-    return Urgency.CANDIDATE
+        return Urgency.CANDIDATE
+    return Urgency.KNOWN if record.address in (None, address) else Urgency.MOVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +94,8 @@ class AttemptQueue:
         """Whether an attempt of this class may start now."""
         if sum(self.running.values()) >= self.slots:
             return False
-        return urgency is Urgency.KNOWN or self.running[Urgency.CANDIDATE] < self.slots - self.reserved
+        unreserved = self.running[Urgency.MOVED] + self.running[Urgency.CANDIDATE]
+        return urgency is Urgency.KNOWN or unreserved < self.slots - self.reserved
 
     def take(self) -> Waiting | None:
         """The next attempt to start (its slot taken), known devices first, each class oldest first."""
