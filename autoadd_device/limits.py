@@ -1,9 +1,13 @@
 """What the device grants one client, and how long it waits for one: the numbers of docs/protocol.md §9.
 
 A device on a hostile home network must keep answering its genuine registrar while another host floods it.
-So every budget is per client (keyed by the remote address), every wait has a deadline, and the tables
-that remember clients are bounded: a flood of source addresses evicts the oldest entries instead of
-growing memory.
+So every budget is per client, every wait has a deadline, and the tables that remember clients are bounded:
+a flood of source addresses evicts the oldest entries instead of growing memory.
+
+Who is "one client" differs per budget. The rate limiter keys by the remote address: a flooder's requests
+spend only its own bucket, and many addresses only give it many buckets, which takes nothing from anybody.
+The connection share keys IPv6 by /64 (`client_key`): one host holds a whole /64 and could otherwise open
+a share of connections from each of its addresses.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+import ipaddress
 import time
 from typing import Final
 
@@ -25,9 +30,29 @@ HEADER_TIMEOUT: Final = 10.0
 IDLE_TIMEOUT: Final = 30.0
 #: Seconds a request has to send its whole body once its head is in.
 BODY_TIMEOUT: Final = 10.0
-#: Connections open at once, in all and from one client; beyond them a new connection is closed at once.
+#: Connections open at once, in all and from one client (an IPv4 address, an IPv6 /64). A new connection
+#: beyond either evicts the one that has waited longest without a request in progress (in all, or of that
+#: client); it is closed at once only when every one it could evict is answering a request.
 MAX_CONNECTIONS: Final = 32
 MAX_CONNECTIONS_PER_CLIENT: Final = 8
+#: The prefix length that makes one IPv6 client for the connection share (one SLAAC network, one host's).
+IPV6_CLIENT_PREFIX: Final = 64
+
+
+def client_key(address: str) -> str:
+    """The client an address belongs to for the connection share: an IPv4 address (also when written
+    IPv4-mapped, `::ffff:a.b.c.d`), an IPv6 address's /64 (with its scope: the same link-local /64 on two
+    interfaces is two links), or the text itself when it is no IP address (no peer name at all: "")."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    network = ipaddress.IPv6Network((int(ip), IPV6_CLIENT_PREFIX), strict=False)
+    return f"{network}%{ip.scope_id}" if ip.scope_id else str(network)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,7 @@ def _endpoint(action: _Action, step: str, limit: int) -> _Handler:
             return error_response(MALFORMED, f"the body must be {MEDIA_TYPE}", status=415)
         try:
             body = await _read_body(request, limit, request.app[LIMITS_KEY].body_timeout)
+            request.app[GATE_KEY].request_started(request.transport)  # evictable until its body is in
         except _TooLarge:
             device.log(f"{step} refused", f"too_large: the body is over {limit} bytes")
             return error_response(TOO_LARGE, f"the request body is over {limit} bytes")
@@ -182,7 +183,9 @@ def _where(err: BaseException) -> str:
 async def _connection_deadlines(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """Tell the connection gate a request is being answered, and when it has been."""
     gate = request.app[GATE_KEY]
-    gate.request_started(request.transport)
+    gate.head_received(request.transport)
+    if not request.body_exists:
+        gate.request_started(request.transport)  # nothing more to come: it is being answered
     try:
         return await handler(request)
     finally:

@@ -25,7 +25,9 @@ class DeviceRequestHandler(web.RequestHandler):
     aiohttp calls `handle_error` for a request it cannot parse (and for an exception that escaped the
     application, which the last-resort middleware prevents). Its own answer is plain text and its log
     line holds the offending bytes; this one is `malformed`, logged by exception type only, and the
-    connection is closed after it, as aiohttp's is.
+    connection is closed after it, as aiohttp's is. A connection lost during a request (the client went
+    away, or the gate evicted it) is logged at debug level: any client can cause it at will, so an error
+    line for it would let a flooder fill the log.
     """
 
     __slots__ = ()
@@ -38,7 +40,7 @@ class DeviceRequestHandler(web.RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         """The CBOR answer to a request the application never saw."""
-        level = logging.ERROR if status >= 500 else logging.DEBUG
+        level = logging.ERROR if status >= 500 and not isinstance(exc, ConnectionError) else logging.DEBUG
         _LOGGER.log(level, "request refused by the HTTP layer: %s", type(exc).__name__ if exc else status)
         if request.writer.output_size > 0:
             raise ConnectionError("a response was already partly sent")
@@ -93,9 +95,16 @@ class DeviceServer:
         """Stop listening, let requests in progress finish, then close every connection."""
         for server in self._servers:
             server.close()
-        if self.runner.server is not None:
+        manager = self.runner.server
+        handlers = list(manager.connections) if manager is not None else []
+        if manager is not None:
             await self.runner.cleanup()
         self.app[GATE_KEY].abort_all()
+        # Each connection's request loop ends a few loop turns after its abort: wait for it, so that a
+        # stopped device leaves no task behind (newer aiohttp no longer waits for all of them itself).
+        running = [task for h in handlers if (task := getattr(h, "_task_handler", None)) and not task.done()]
+        if running:
+            await asyncio.wait(running, timeout=self.app[LIMITS_KEY].body_timeout)
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()

@@ -1,10 +1,10 @@
 """A hostile host on the home network against the reference device's HTTP server (docs/protocol.md §9).
 
 Each attack is one the device once lost to: a flood that locked the genuine registrar out, half-sent
-requests held open for ever, a body limit other than §9's, a body split across TCP segments refused as
-malformed, an integer CPython cannot format turned into a 500, and refusals in plain text. Each must end
-with the documented status and CBOR error map, leave the device's state as it was, and leave the genuine
-registrar (another address: 127.0.0.2) able to onboard it.
+requests held open for ever, a few hosts holding every connection slot, a body limit other than §9's, a
+body split across TCP segments refused as malformed, an integer CPython cannot format turned into a 500,
+and refusals in plain text. Each must end with the documented status and CBOR error map, leave the
+device's state as it was, and leave the genuine registrar (another address: 127.0.0.2) able to onboard it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from autoadd_device.device import DeviceState
 from autoadd_device.files import STATE
-from autoadd_device.limits import ServingLimits
+from autoadd_device.limits import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, ServingLimits
 from custom_components.autoadd.protocol import cose
 from custom_components.autoadd.protocol.const import PROTOCOL_VERSION, ContentType, Label
 from custom_components.autoadd.protocol.encoding import dumps
@@ -100,6 +100,31 @@ async def test_half_sent_requests_are_closed_at_the_header_deadline(
 
     for connection in connections:
         assert await connection.until_closed() == b""
+
+
+@pytest.mark.parametrize("waiting", ["idle after a response", "sending its next head"])
+async def test_hosts_holding_every_connection_slot_do_not_lock_the_registrar_out(
+    devices: Callable[..., Any], home: PrivateKey, connections: list[RawConnection], waiting: str
+) -> None:
+    """Finding 7: four hosts each open their share of connections, together the whole table, and keep them
+    waiting (idle after an answer, or trickling their next head) until a deadline closes them, then come
+    back. The registrar's connections evict the ones that have waited longest instead of being refused:
+    it onboards the device meanwhile, and the first flooder connection is the one that went."""
+    device: RunningDevice = await devices([home])
+    flooders = [f"127.0.0.{n}" for n in range(3, 3 + MAX_CONNECTIONS // MAX_CONNECTIONS_PER_CLIENT)]
+    for source in flooders:
+        for _ in range(MAX_CONNECTIONS_PER_CLIENT):
+            connection = await RawConnection.open(device.port, source)
+            connections.append(connection)
+            await connection.send(request_head("GET", PATH_INFO))
+            assert (await connection.answer()).status == 200  # admitted: the table fills up
+            if waiting == "sending its next head":
+                await connection.send(b"GET /autoadd/v1/info HTTP/1.1\r\nHost: dev")
+    assert len(connections) == MAX_CONNECTIONS
+
+    await onboard_from_the_registrar(device, home)
+
+    assert await connections[0].until_closed() == b""
 
 
 async def test_links_take_the_chain_array_form_limit(devices: Callable[..., Any], home: PrivateKey) -> None:
