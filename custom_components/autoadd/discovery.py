@@ -24,10 +24,13 @@ from .const import SERVICE_TYPE
 from .protocol.const import PROTOCOL_VERSION
 from .registrar.addresses import AddressPolicy, IPInterface
 from .registrar.core import Candidate, Registrar
+from .registrar.text import Place, shown
 
 _LOGGER = logging.getLogger(__name__)
 _DEVICE_ID = re.compile(r"^[0-9a-f]{64}$")
 RESOLVE_TIMEOUT_MS = 3000
+#: Announcements resolved at once (each is an mDNS query and a task for up to RESOLVE_TIMEOUT_MS).
+MAX_RESOLVING = 32
 #: "1" lets the registrar contact devices on loopback: for tests and the demo, never a real home.
 ALLOW_LOOPBACK_ENV = "AUTOADD_ALLOW_LOOPBACK"
 #: Device identifiers whose refused addresses were logged; past this many, no more are (no log flood).
@@ -72,6 +75,8 @@ class AutoAddBrowser:
         self.registrar = registrar
         self._browser: AsyncServiceBrowser | None = None
         self._logged_refusals: set[str] = set()
+        #: Service names being resolved: one query per name at a time, and at most MAX_RESOLVING.
+        self._resolving: set[str] = set()
 
     async def async_start(self) -> None:
         """Browse on HA's shared zeroconf instance."""
@@ -90,15 +95,19 @@ class AutoAddBrowser:
     ) -> None:
         if state_change is ServiceStateChange.Removed:
             return
-        self.hass.async_create_background_task(
-            self._resolve(zeroconf, service_type, name), f"autoadd resolve {name}"
-        )
+        if name in self._resolving or len(self._resolving) >= MAX_RESOLVING:
+            return  # a flood of records: the one under way answers, the rest announce again
+        self._resolving.add(name)
+        self.hass.async_create_background_task(self._resolve(zeroconf, service_type, name), "autoadd resolve")
 
     async def _resolve(self, zc: Zeroconf, service_type: str, name: str) -> None:
-        info = AsyncServiceInfo(service_type, name)
-        if not await info.async_request(zc, RESOLVE_TIMEOUT_MS):
-            _LOGGER.debug("Could not resolve %s", name)
-            return
+        try:
+            info = AsyncServiceInfo(service_type, name)
+            if not await info.async_request(zc, RESOLVE_TIMEOUT_MS):
+                _LOGGER.debug("Could not resolve %s", shown(name, Place.LOG))
+                return
+        finally:
+            self._resolving.discard(name)
         self.async_service_info(info)
 
     @callback

@@ -127,7 +127,11 @@ async def migrated(
 
 
 async def test_refusal_ages_out(
-    hass: HomeAssistant, storage_0_1_0: dict[str, Any], entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant,
+    storage_0_1_0: dict[str, Any],
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    contacted: list[Address],
 ) -> None:
     """Started a week after 0.1.0 wrote it, the store no longer holds the refusal of an unknown device
     (refusals are kept for a week, so that a flood of fake ids can't fill the store)."""

@@ -101,15 +101,28 @@ async def test_onboarding_state_follows_the_device(
     state = entity_ids(hass, device_id)["onboarding_state"]
     assert state_of(hass, state) == "onboarded"
 
-    # Something else announces the device at another address: the attempt there fails, the address stays.
+    # Something else announces the device at another address: the attempt there fails, nothing shown
+    # about the device changes (anyone can announce its id).
     fake = await impostor(b"")
     announce(loaded, device_id, fake.port, claimed=True)
     await settle(hass)
     assert fake.requests == [PATH_HELLO]
     record = registrar_of(loaded).state.devices[device_id]
-    assert record.refusal is not None
+    assert record.refusal is None
     assert record.address == Address("127.0.0.1", device.port)
+    assert state_of(hass, state) == "onboarded"
+
+    # Something else answers at the device's own address when it is checked (after a restart): that is
+    # refused, and shown.
+    await device.stop()
+    squatter = await impostor(b"", port=device.port)
+    assert await hass.config_entries.async_reload(loaded.entry_id)
+    await settle(hass)
+    assert squatter.requests == [PATH_HELLO]
+    assert registrar_of(loaded).state.devices[device_id].refusal is not None
     assert state_of(hass, state) == "refused"
+    await squatter.stop()
+    await device.start(port=device.port)
 
     # Every member is proved once after a restart: the device's proof at its address clears the refusal.
     assert await hass.config_entries.async_reload(loaded.entry_id)
@@ -145,10 +158,11 @@ async def test_refused_state_after_a_restart(
     """A stored refusal of an onboarded device still shows after a restart while the device is away."""
     device: RunningDevice = await devices([home])
     device_id = await onboard(hass, loaded, device)
-    fake = await impostor(b"")
-    announce(loaded, device_id, fake.port, claimed=True)
-    await settle(hass)
     await device.stop()
+    fake = await impostor(b"", port=device.port)  # something else answers at the device's address
+    assert await hass.config_entries.async_reload(loaded.entry_id)  # where the device is checked
+    await settle(hass)
+    await fake.stop()
 
     assert await hass.config_entries.async_reload(loaded.entry_id)
     await settle(hass)

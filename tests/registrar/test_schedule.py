@@ -63,7 +63,9 @@ def test_the_class_comes_from_what_is_stored() -> None:
     assert urgency_of(DeviceRecord("a"), HERE) is Urgency.CANDIDATE
     assert urgency_of(DeviceRecord("a", phase=Phase.ONBOARDED, address=HERE), HERE) is Urgency.KNOWN
     assert urgency_of(DeviceRecord("a", phase=Phase.ONBOARDED, address=HERE), elsewhere) is Urgency.MOVED
-    assert urgency_of(DeviceRecord("a", phase=Phase.APPROVED), HERE) is Urgency.KNOWN
+    assert urgency_of(DeviceRecord("a", phase=Phase.APPROVED), HERE) is Urgency.MOVED  # never proven
+    held = DeviceRecord("a", phase=Phase.ONBOARDED, address=HERE, clone=elsewhere)
+    assert urgency_of(held, HERE) is Urgency.MOVED
     assert urgency_of(DeviceRecord("a", phase=Phase.REJECTED), HERE) is Urgency.CANDIDATE
 
 

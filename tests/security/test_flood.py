@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 import json
 from typing import Any
+from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant, callback
@@ -14,8 +15,11 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from zeroconf import ServiceStateChange
+from zeroconf.asyncio import AsyncServiceInfo
 
-from custom_components.autoadd.const import SIGNAL_DEVICE_UPDATED
+from custom_components.autoadd.const import SERVICE_TYPE, SIGNAL_DEVICE_UPDATED
+from custom_components.autoadd.discovery import MAX_RESOLVING
 from custom_components.autoadd.registrar.candidates import MAX_STORED_REFUSALS, MAX_TRACKED
 from custom_components.autoadd.registrar.core import TXT_NEWS_MIN
 from custom_components.autoadd.registrar.record import Address
@@ -27,7 +31,7 @@ from custom_components.autoadd.registrar.schedule import (
 from custom_components.autoadd.storage import REGISTRAR_STORE
 from tests.reference_device import RunningDevice
 
-from .conftest import announce, onboard, registrar_of, service_info, settle
+from .conftest import announce, onboard, registrar_of, rotate, service_info, settle
 
 #: Generous: CI is a loaded 2-core machine.
 LIMIT = 60.0
@@ -181,3 +185,57 @@ async def test_a_new_state_serial_does_not_skip_the_back_off(
     announce_with(40, "claimed")
     await settle(hass)
     assert len(hellos) == 2
+
+
+async def test_an_announcement_elsewhere_never_displaces_a_delivery_at_the_proven_address(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: Any,
+    unused_tcp_port_factory: Callable[[], int],
+) -> None:
+    """A rotation waits for an offline member at its proven address; the member's id announced at
+    another address (anyone can) is tried there, and its failure leaves the retry at the proven one."""
+    device: RunningDevice = await devices([home])
+    device_id = await onboard(hass, loaded, device)
+    await device.stop()
+    assert (await rotate(hass))["devices_pending"] == 1
+    await settle(hass)
+    registrar = registrar_of(loaded)
+    proven = Address("127.0.0.1", device.port)
+    assert registrar.retry_at[device_id] == proven
+    elsewhere = unused_tcp_port_factory()
+    announce(loaded, device_id, elsewhere, claimed=True)
+    await settle(hass)
+    assert registrar.retry_at[device_id] == proven
+    assert registrar.state.devices[device_id].address == proven
+
+
+async def test_a_flood_of_mdns_records_is_resolved_a_few_at_a_time(
+    hass: HomeAssistant, loaded: MockConfigEntry, auto_mock_zeroconf: MagicMock
+) -> None:
+    """Each announced name costs an mDNS query and a task: a flood of names gets MAX_RESOLVING of them at
+    once, and a name announced again while it is resolved costs nothing more."""
+    handler = auto_mock_zeroconf.call_args.kwargs["handlers"][0]
+    release = asyncio.Event()
+    queried: list[str] = []
+
+    async def request(info: AsyncServiceInfo, *_: Any) -> bool:
+        queried.append(info.name)
+        await release.wait()
+        return False
+
+    with patch.object(AsyncServiceInfo, "async_request", request):
+        for index in range(200):
+            for _ in range(2):
+                handler(
+                    zeroconf=MagicMock(),
+                    service_type=SERVICE_TYPE,
+                    name=f"Lamp-{index}.{SERVICE_TYPE}",
+                    state_change=ServiceStateChange.Added,
+                )
+        await asyncio.sleep(0)  # let the started resolutions reach their query
+        assert len(queried) == MAX_RESOLVING
+        assert len(set(queried)) == MAX_RESOLVING
+        release.set()
+        await settle(hass)

@@ -28,7 +28,7 @@ from custom_components.autoadd.protocol.const import Label, LinkReason
 from custom_components.autoadd.protocol.handshake import RegistrarHandshake, read_hello
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
 from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO, PATH_NOTE
-from custom_components.autoadd.registrar.record import DeviceRecord, Phase
+from custom_components.autoadd.registrar.record import Address, DeviceRecord, Phase
 from tests.factory import NOW_TS, Manufacturer, fixed_key
 from tests.integration.conftest import (
     HelloHandler,
@@ -86,12 +86,18 @@ def one_warning_more(hass: HomeAssistant, before: dict[str, str | None]) -> None
 
 
 async def attacked(hass: HomeAssistant, entry: MockConfigEntry, device_id: str, port: int) -> str:
-    """Announce `device_id` at `port` (as anyone on the network can) and return the refusal it ends in."""
+    """Announce `device_id` at `port` (as anyone on the network can) and return the refusal it ends in:
+    on the record, or, for a member refused at an address it never proved, held against that address
+    only (the member's record is left as it is)."""
     announce(entry, device_id, port, claimed=False)
     await settle(hass)
-    refusal = registrar_of(entry).state.devices[device_id].refusal
-    assert refusal is not None
-    return refusal.code
+    registrar = registrar_of(entry)
+    record = registrar.state.devices[device_id]
+    if record.refusal is not None:
+        return record.refusal.code
+    assert record.is_member
+    assert record.address != Address("127.0.0.1", port)
+    return registrar.elsewhere[(device_id, Address("127.0.0.1", port))][1]
 
 
 async def onboarded_at(hass: HomeAssistant, entry: MockConfigEntry, device: RunningDevice, port: int) -> str:
@@ -372,4 +378,34 @@ async def test_chain_that_moves_before_the_note_costs_one_retry(
     record = registrar_of(loaded).state.devices[device_id]
     assert record.chain == [*device.spec.links, *moved]
     assert record.refusal is None
+    assert issues(hass) == warned
+
+
+async def test_a_hello_flood_before_every_note_is_retried_not_refused(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    relay: Callable[[RunningDevice, Hook], Awaitable[Relay]],
+) -> None:
+    """A flooder evicting this home's session before every note makes the attempt fail, but only as no
+    answer would: retried with back-off, never a refusal that would hold the device back for hours."""
+    device: RunningDevice = await devices([home])
+
+    async def flooding(path: str, body: bytes, forward: Forward) -> tuple[int, bytes]:
+        if path == PATH_NOTE:
+            for _ in range(8):
+                await device.client.hello(RegistrarHandshake(ATTACKER, issued_at=NOW_TS).hello)
+        return await forward(body)
+
+    relayed = await relay(device, flooding)
+    warned = issues(hass)
+    device_id = device.spec.device_id.hex()
+    announce(loaded, device_id, relayed.port, claimed=False)
+    await settle(hass)
+    registrar = registrar_of(loaded)
+    assert registrar.state.devices[device_id].refusal is None
+    assert registrar.failures[device_id] == 1
+    assert device_id in registrar.retries
+    assert registered(hass, device_id) is None
     assert issues(hass) == warned

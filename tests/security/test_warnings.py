@@ -155,6 +155,33 @@ async def test_one_idevid_at_two_addresses_is_held_and_asked_about(
     assert [e["event"] for e in record.history].count("clone_suspected") == 1
 
 
+async def test_a_hold_ends_once_the_kept_address_stops_proving_the_device(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    fake_device: Callable[[HelloHandler], Awaitable[int]],
+) -> None:
+    """No one can keep a device held at an address it no longer answers at (a relay that stopped): the
+    next proof from elsewhere finds nothing at the kept address, the hold ends and the device is followed."""
+    device: RunningDevice = await devices([home])
+    device_id = await onboard(hass, loaded, device)
+    other = await fake_device(lambda hello: bundle(hello, device.spec.key, device.spec, device.spec.links))
+    announce(loaded, device_id, other, claimed=True)
+    await settle(hass)
+    record = registrar_of(loaded).state.devices[device_id]
+    assert record.clone == Address("127.0.0.1", other)
+
+    await device.stop()  # nothing proves it at the kept address any more
+    announce(loaded, device_id, other, claimed=True)
+    await settle(hass)
+    record = registrar_of(loaded).state.devices[device_id]
+    assert record.clone is None
+    assert record.address == Address("127.0.0.1", other)
+    assert issue_ids(hass) == set()
+    assert [e["event"] for e in record.history][-3:] == ["clone_suspected", "clone_gone", "moved"]
+
+
 @pytest.mark.parametrize(("step", "followed"), [("keep", "device"), ("follow", "clone")])
 async def test_the_owner_decides_where_a_cloned_device_is_followed(
     hass: HomeAssistant,

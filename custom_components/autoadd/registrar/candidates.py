@@ -91,6 +91,7 @@ def forget(registrar: Registrar, device_id: str) -> None:
     registrar.queue.discard(device_id)
     registrar.announced_txt.pop(device_id, None)
     registrar.failures.pop(device_id, None)
+    registrar.retry_at.pop(device_id, None)
     if cancel := registrar.retries.pop(device_id, None):
         cancel()
 

@@ -10,6 +10,7 @@ changes are saved soon after (`changed`).
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,8 +46,10 @@ _LOGGER = logging.getLogger(__name__)
 __all__ = ["MAX_CONCURRENT", "Candidate", "Registrar"]
 
 MAX_HISTORY = 200
-#: A refused device that announces a changed TXT record is tried again, but not sooner than this.
-TXT_NEWS_MIN = timedelta(minutes=1)
+#: A refused device that announces a changed TXT record is tried again, but not sooner than this after
+#: the refusal: a host flipping `st` gets one attempt per id this often (ids and slots are capped besides),
+#: while a device handed over to this home is still onboarded within seconds.
+TXT_NEWS_MIN = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,11 @@ class Registrar:
         self._again: dict[str, tuple[Address, Purpose]] = {}
         self._running: dict[str, tuple[Address, Purpose]] = {}
         self.retries: dict[str, Callable[[], None]] = {}
+        #: Where each retry in `retries` will try.
+        self.retry_at: dict[str, Address] = {}
+        #: Members refused at an address they never proved (anyone can announce their id there): the
+        #: back-off for that address only, in memory and bounded; the member's record is not touched.
+        self.elsewhere: OrderedDict[tuple[str, Address], tuple[datetime, str]] = OrderedDict()
         self.failures: dict[str, int] = {}
         self.checked: set[str] = set()
         #: Devices whose record, with a chain, a durable write has put on disk (loaded ones count too).
@@ -216,6 +224,7 @@ class Registrar:
         for cancel in self.retries.values():
             cancel()
         self.retries.clear()
+        self.retry_at.clear()
 
     # --- announcements ------------------------------------------------------------------------------------
 
@@ -235,7 +244,13 @@ class Registrar:
             record.hint = address  # a refused unknown id gets no write per announcement
             self.persistence.schedule_save()
         purpose = self._purpose(record, candidate, address)
-        if purpose is None or not self._due(record, candidate, address):
+        if purpose is None:
+            return
+        wait = self._wait(record, candidate, address)
+        if wait is None:
+            return
+        if wait > 0:  # news, but too soon after the refusal: tried once that time has passed
+            failures.retry_in(self, candidate.device_id, address, purpose, wait)
             return
         if self._running.get(candidate.device_id) == (address, purpose):
             return  # the same announcement again (two interfaces): the attempt under way answers it
@@ -260,17 +275,21 @@ class Registrar:
             return None
         return Purpose.ONBOARD
 
-    def _due(self, record: DeviceRecord | None, candidate: Candidate, address: Address) -> bool:
-        refusal = record.refusal if record is not None else None
-        if refusal is None:
-            return True
-        if record is not None and record.is_member and address == record.address:
-            return True  # a failure elsewhere (an impostor at another address) never holds back a member
+    def _wait(self, record: DeviceRecord | None, candidate: Candidate, address: Address) -> float | None:
+        """Seconds until an attempt is due (0: now), or None when the announcement is no reason for one."""
         now = self.clock()
-        news = txt_digest(candidate.txt) not in ("", refusal.txt_digest)
-        if news and now >= datetime.fromisoformat(refusal.at) + TXT_NEWS_MIN:
-            return True  # the device announces something new (not just a new `sv`)
-        return now >= datetime.fromisoformat(refusal.retry_after)
+        if record is not None and record.is_member and address != record.address:
+            held_back = self.elsewhere.get((record.device_id, address))
+            return None if held_back is not None and now < held_back[0] else 0.0
+        refusal = record.refusal if record is not None else None
+        if refusal is None or (record is not None and record.is_member):
+            return 0.0  # a member's stored refusal never holds back an attempt at its proven address
+        if now >= datetime.fromisoformat(refusal.retry_after):
+            return 0.0
+        if txt_digest(candidate.txt) in ("", refusal.txt_digest):
+            return None  # nothing new (a new `sv` alone is not news)
+        soonest = datetime.fromisoformat(refusal.at) + TXT_NEWS_MIN
+        return max(0.0, (soonest - now).total_seconds())
 
     def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER) -> None:
         """Try a device at its last proven (else announced) address now, whatever its back-off."""
@@ -286,8 +305,13 @@ class Registrar:
         return device_id in self._running
 
     def _launch(self, device_id: str, address: Address, purpose: Purpose) -> None:
-        """Queue an attempt (schedule.py decides when it runs); one per device at a time."""
+        """Queue an attempt (schedule.py decides when it runs); one per device at a time. An attempt at
+        the device's proven address is never replaced by one elsewhere (anyone can announce its id)."""
         if self.blocked(device_id):
+            return
+        record = self.state.devices.get(device_id)
+        proven = record.address if record is not None else None
+        if proven is not None and address != proven and self._next_at(device_id) == proven:
             return
         if device_id in self._running:
             self._again[device_id] = (address, purpose)
@@ -299,6 +323,14 @@ class Registrar:
                 "Too many unknown devices waiting: %s is tried when it announces again", dropped[:12]
             )
         self._pump()
+
+    def _next_at(self, device_id: str) -> Address | None:
+        """Where the device's next attempt (waiting, or due after the running one) will try."""
+        if device_id in self._running:
+            again = self._again.get(device_id)
+            return again[0] if again is not None else None
+        waiting = self.queue.waiting(device_id)
+        return waiting.address if waiting is not None else None
 
     def _pump(self) -> None:
         """Start waiting attempts while there are slots for them."""
@@ -347,7 +379,8 @@ class Registrar:
             if purpose is not Purpose.CHECK:  # a member that is just offline is tried when it announces
                 failures.retry(self, device_id, address, purpose, err)
         except DeviceSaidError as err:
-            if err.peer_code == RATE_LIMITED:
+            if err.peer_code == RATE_LIMITED or err.peer_code in session.NEW_SESSION:
+                # too fast, or its session went (a hello flood evicts sessions): a retry, not a refusal
                 failures.retry(self, device_id, address, purpose, err)
             else:
                 failures.refuse(self, device_id, err, address)

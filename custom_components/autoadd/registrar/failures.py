@@ -100,8 +100,20 @@ def retry(
             err.code,
         )
 
+    retry_in(registrar, device_id, address, purpose, delay)
+
+
+def retry_in(registrar: Registrar, device_id: str, address: Address, purpose: Purpose, delay: float) -> None:
+    """Try the device at `address` in `delay` seconds (replacing a retry already set for it, unless that
+    one is at the device's proven address and this one is not: anyone can announce its id elsewhere)."""
+    record = registrar.state.devices.get(device_id)
+    proven = record.address if record is not None else None
+    if proven is not None and address != proven and registrar.retry_at.get(device_id) == proven:
+        return
+
     def again() -> None:
         registrar.retries.pop(device_id, None)
+        registrar.retry_at.pop(device_id, None)
         if not registrar.closed:
             registrar._launch(device_id, address, purpose)
 
@@ -109,6 +121,7 @@ def retry(
         old()
     if not registrar.closed:
         registrar.retries[device_id] = registrar.scheduler.call_later(delay, again)
+        registrar.retry_at[device_id] = address
 
 
 def refuse(
@@ -126,8 +139,14 @@ def refuse(
     `proven`: the refusal follows from a proof whose signatures verified (a validly signed rollback or
     fork of a chain this home knows, links the device would not take). Only those can raise the
     security repair issue: anything before a valid proof (a bad signature, garbage, a device's own error
-    code) could come from anyone on the network, and is only remembered."""
+    code) could come from anyone on the network, and is only remembered.
+
+    A member refused at an address it never proved (an impostor announcing its id there) keeps its
+    record as it is: only that address is held back, in memory."""
     known = registrar.state.devices.get(device_id)
+    if not proven and known is not None and known.is_member and address != known.address:
+        _refused_elsewhere(registrar, device_id, err, address)
+        return
     record = registrar.record(device_id)
     previous = record.refusal
     attempts = previous.attempts + 1 if previous else 1
@@ -153,9 +172,10 @@ def refuse(
     if previous is None or previous.code != code:
         _LOGGER.log(
             logging.DEBUG if candidates.disposable(record) else logging.WARNING,
-            "Device %s refused: %s",
+            "Device %s refused: %s%s",
             device_id[:12],
             shown(code, Place.LOG),
+            " (the device's own error code)" if isinstance(err, DeviceSaidError) else "",
         )
     ours_known = known is not None and known.is_member
     if proven and (err.suspicious or (ours_known and isinstance(err, NotOwnerError) and not proven_not_ours)):
@@ -168,6 +188,26 @@ def refuse(
         candidates.follow(registrar, device_id)
         candidates.prune_refusals(registrar, now)
     registrar.changed(device_id)
+
+
+#: Members' refusals at addresses they never proved, kept in memory.
+MAX_ELSEWHERE = 256
+
+
+def _refused_elsewhere(registrar: Registrar, device_id: str, err: AutoAddError, address: Address) -> None:
+    key = (device_id, address)
+    code = err.peer_code if isinstance(err, DeviceSaidError) else err.code
+    registrar.elsewhere.pop(key, None)
+    registrar.elsewhere[key] = (registrar.clock() + REFUSAL_BACKOFF, code)
+    while len(registrar.elsewhere) > MAX_ELSEWHERE:
+        registrar.elsewhere.popitem(last=False)
+    _LOGGER.debug(
+        "Device %s: what answered at %s:%s, where it never proved itself, was refused: %s",
+        device_id[:12],
+        shown(address.host, Place.LOG),
+        address.port,
+        shown(code, Place.LOG),
+    )
 
 
 #: Flag of a device a validly signed proof showed tampered with (rollback, fork, links refused).

@@ -207,6 +207,13 @@ def on_clone(record: DeviceRecord, address: Address, now: str) -> Events:
     return [("clone_suspected", {"host": address.host, "kept": record.address.host})]
 
 
+def on_clone_gone(record: DeviceRecord, now: str) -> Events:
+    """The kept address of a held device no longer proves it (PROOF, or its absence, from there): the hold
+    ends and the device is followed where it proves itself."""
+    record.clone = None
+    return [("clone_gone", {})]
+
+
 def on_clone_decided(record: DeviceRecord, *, follow_new: bool, now: str) -> Events:
     """The owner chose which address the device is followed at (OWNER); the phase does not change."""
     assert record.clone is not None

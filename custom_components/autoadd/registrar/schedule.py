@@ -27,10 +27,12 @@ MAX_WAITING_CANDIDATES = 64
 class Urgency(IntEnum):
     """An attempt's class: lower goes first."""
 
-    #: A device this home owns, or owes a delivery or an approved onboarding, at the address it proved.
+    #: A device this home owns, or owes a delivery or an approved onboarding, at the address it proved
+    #: (and is not held at because its IDevID answers elsewhere too).
     KNOWN = 0
-    #: Such a device announced somewhere else: it may have moved, or anyone may have announced its id
-    #: (ids are public), so it goes before strangers but never takes the slots kept for KNOWN.
+    #: Such a device announced somewhere else, or never proven anywhere: it may have moved, or anyone may
+    #: have announced its id (ids are public), so it goes before strangers but never takes the slots
+    #: kept for KNOWN.
     MOVED = 1
     #: Anything else: an announcement nothing proven stands behind yet.
     CANDIDATE = 2
@@ -43,7 +45,8 @@ def urgency_of(record: DeviceRecord | None, address: Address) -> Urgency:
         record.is_member or record.change is not None or record.phase is Phase.APPROVED
     ):
         return Urgency.CANDIDATE
-    return Urgency.KNOWN if record.address in (None, address) else Urgency.MOVED
+    proven = record.address == address and record.clone is None
+    return Urgency.KNOWN if proven else Urgency.MOVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,13 @@ class AttemptQueue:
         if entry.urgency is Urgency.CANDIDATE and len(waiting) > self.max_waiting:
             dropped, _ = waiting.popitem(last=False)
             return dropped
+        return None
+
+    def waiting(self, device_id: str) -> Waiting | None:
+        """The device's waiting attempt, if any."""
+        for waiting in self._waiting.values():
+            if device_id in waiting:
+                return waiting[device_id]
         return None
 
     def discard(self, device_id: str) -> None:

@@ -156,19 +156,24 @@ async def _held_elsewhere(registrar: Registrar, device_id: str, address: Address
     last. So when a device proves itself at a new address soon (CLONE_WINDOW) after proving itself at
     its known one, the known one is asked for a fresh proof too: if it gives one, the key answers at
     both, the address is held where it was and the owner is asked (a repair issue); until then proofs
-    from anywhere else change nothing. If it gives none, the device moved."""
+    from anywhere else change nothing. If it gives none, the device moved. A hold lasts only while the
+    kept address still proves it: one that stopped (a relay that quit, a clone switched off) is let go,
+    so that no one can hold a device at an address it no longer answers at."""
     record = registrar.state.devices.get(device_id)
     if record is None or record.address is None or address == record.address:
         return False
-    if record.clone is not None:
-        return True
+    held = record.clone is not None
     seen = record.last_seen
-    if not seen or registrar.clock() - datetime.fromisoformat(seen) >= CLONE_WINDOW:
+    if not held and (not seen or registrar.clock() - datetime.fromisoformat(seen) >= CLONE_WINDOW):
         return False
     known = record.address
     try:
         await prove(registrar, registrar.transport(known.host, known.port), device_id)
     except AutoAddError:
+        record = registrar.state.devices.get(device_id)
+        if held and record is not None and record.clone is not None:
+            registrar.tell(record, machine.on_clone_gone(record, registrar.now()))
+            registrar.owner.clear_issue("clone", device_id)
         return False  # nothing proves it at the old address any more: it moved
     record = registrar.state.devices.get(device_id)
     if record is None or record.address != known or record.clone is not None:
