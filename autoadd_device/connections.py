@@ -76,6 +76,8 @@ class ConnectionGate:
         # insertion order, and a connection is inserted again each time it starts waiting).
         self._waiting: dict[asyncio.BaseTransport, _Connection] = {}
         self._per_client: Counter[str] = Counter()
+        #: The request loops of admitted connections that have not ended yet.
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         """How many connections are open."""
@@ -157,6 +159,7 @@ class ConnectionGate:
     def abort_all(self) -> None:
         """Abort every connection still open (at shutdown, after the graceful part)."""
         for connection in list(self._open.values()):
+            connection.disarm()  # no deadline outlives the server
             connection.transport.abort()
 
 
@@ -179,6 +182,11 @@ class _GatedProtocol(asyncio.Protocol):
             return
         self._inner = self._make_protocol()
         self._inner.connection_made(transport)
+        # aiohttp's request loop for the connection: the server waits for it when it stops.
+        task = getattr(self._inner, "_task_handler", None)
+        if isinstance(task, asyncio.Task):
+            self._gate.tasks.add(task)
+            task.add_done_callback(self._gate.tasks.discard)
 
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:

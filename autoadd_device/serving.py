@@ -95,16 +95,17 @@ class DeviceServer:
         """Stop listening, let requests in progress finish, then close every connection."""
         for server in self._servers:
             server.close()
-        manager = self.runner.server
-        handlers = list(manager.connections) if manager is not None else []
-        if manager is not None:
+        if self.runner.server is not None:
             await self.runner.cleanup()
-        self.app[GATE_KEY].abort_all()
-        # Each connection's request loop ends a few loop turns after its abort: wait for it, so that a
-        # stopped device leaves no task behind (newer aiohttp no longer waits for all of them itself).
-        running = [task for h in handlers if (task := getattr(h, "_task_handler", None)) and not task.done()]
-        if running:
-            await asyncio.wait(running, timeout=self.app[LIMITS_KEY].body_timeout)
+        gate = self.app[GATE_KEY]
+        gate.abort_all()
+        # A connection's request loop may still be draining a refused body (lingering) after its abort:
+        # end it, so that a stopped device leaves no task behind (newer aiohttp does not end them all).
+        tasks = list(gate.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
