@@ -1,5 +1,6 @@
 """The real Home Assistant frontend in headless Chromium: set AutoAdd up, see the home key and its QR code,
-approve a handed-over device, and start a hand-over. Screenshots go to screenshots/ (git-ignored)."""
+approve a handed-over device, decide about a cloned one, and start a hand-over. Screenshots go to
+screenshots/ (git-ignored)."""
 
 from __future__ import annotations
 
@@ -142,7 +143,8 @@ async def shot(page: Page, name: str) -> None:
 async def test_owner_journey_in_the_real_frontend(
     start_hass: StartHass, network: VirtualNetwork, page: Page, tmp_path: Path
 ) -> None:
-    """Log in, set AutoAdd up, see the key and QR code, approve a device, start a hand-over."""
+    """Log in, set AutoAdd up, see the key and QR code, approve a device, decide about a cloned one, start
+    a hand-over."""
     client: HomeAssistantClient = await start_hass("home")
     url = client.url
 
@@ -211,6 +213,46 @@ async def test_owner_journey_in_the_real_frontend(
         await poll(both_added, 60, "the approved device to be added")
         await shot(page, "05-approved")
 
+        # A copy of SN0002's identity (key included) switched on next to it: Home Assistant keeps the
+        # device where it proved itself first and asks in Settings > Repairs.
+        shutil.copytree(tmp_path / "devices" / "SN0002", tmp_path / "clone" / "SN0002")
+        clone = await asyncio.create_subprocess_exec(
+            *network.wrap(
+                [
+                    sys.executable,
+                    "-m",
+                    "autoadd_device",
+                    str(tmp_path / "clone"),
+                    "--address",
+                    network.device_address,
+                ]
+            ),
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+
+            async def clone_reported() -> bool:
+                return any(i["issue_id"].startswith("clone_") for i in await client.repair_issues())
+
+            await poll(clone_reported, 90, "the cloned identity to be reported")
+            await page.goto(url + "/config/repairs")
+            await page.get_by_text("answers from two places at once").first.click()
+            await page.get_by_text("Keep talking to it at the first address").wait_for(timeout=30000)
+            await shot(page, "06-clone")
+            await page.get_by_text("Keep talking to it at the first address").click()
+
+            async def clone_decided() -> bool:
+                return not any(i["issue_id"].startswith("clone_") for i in await client.repair_issues())
+
+            await poll(clone_decided, 30, "the decision to close the repair")
+        finally:
+            clone.terminate()
+            with contextlib.suppress(TimeoutError, ProcessLookupError):
+                await asyncio.wait_for(clone.wait(), 20)
+
         # Start a hand-over of SN0001 from the options flow.
         buyer = format_home_key(generate_private_key().public_key())
         await page.goto(url + "/config/integrations/integration/autoadd")
@@ -220,10 +262,10 @@ async def test_owner_journey_in_the_real_frontend(
         await page.get_by_role("textbox", name="New owner's home key string").fill(buyer)
         await page.get_by_role("button", name="Submit").click()
         await page.get_by_text("Confirm the hand-over").first.wait_for(timeout=30000)
-        await shot(page, "06-hand-over-confirm")
+        await shot(page, "07-hand-over-confirm")
         await page.get_by_role("button", name="Submit").click()
         await page.get_by_text("Hand-over signed").first.wait_for(timeout=30000)
-        await shot(page, "07-hand-over-done")
+        await shot(page, "08-hand-over-done")
         assert await page.get_by_text("Device took it already: yes").count() == 1
     finally:
         devices.terminate()
