@@ -157,7 +157,7 @@ class ReferenceDevice:
         self._save(DeviceState(accepted.chain.links, owner, dict(accepted.config)))
         self.chain = accepted.chain
         self.log(
-            "note accepted", f"owner {format_fingerprint(owner, 4)}, chain of {len(self.chain.links)} link(s)"
+            "note accepted", f"owner {format_fingerprint(owner)}, chain of {len(self.chain.links)} link(s)"
         )
         return accepted.receipt
 

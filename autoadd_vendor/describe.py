@@ -28,9 +28,9 @@ _NAMES = {value: name.lower() for name, value in vars(Label).items() if isinstan
 
 def _value(label: int, value: Any) -> str:
     if label == Label.OWNERS:
-        return ", ".join(format_fingerprint(fingerprint(public_key_from_bytes(o)), 4) for o in value)
+        return ", ".join(format_fingerprint(fingerprint(public_key_from_bytes(o))) for o in value)
     if label == Label.REGISTRAR_KEY:
-        return format_fingerprint(fingerprint(public_key_from_bytes(value)), 4)
+        return format_fingerprint(fingerprint(public_key_from_bytes(value)))
     if label == Label.ISSUED_AT:
         return f"{dt.datetime.fromtimestamp(value, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
     if label == Label.LINKS:
@@ -48,7 +48,7 @@ def _signed(data: bytes, lines: list[str], indent: str = "  ") -> None:
     lines.append(f"{indent}content type: {obj.content_type}")
     lines.append(f"{indent}algorithm: {'EdDSA' if obj.algorithm == -8 else 'ES256'}")
     if obj.kid is not None:
-        lines.append(f"{indent}signer (kid): {format_fingerprint(obj.kid, 4)}")
+        lines.append(f"{indent}signer (kid): {format_fingerprint(obj.kid)}")
     for der in obj.x5chain:
         cert = load_der_certificate(der)
         lines.append(f"{indent}signer certificate: {cert.subject.rfc4514_string()}")
@@ -96,7 +96,7 @@ def describe(data: bytes, *, roots: Sequence[x509.Certificate] | None, now: dt.d
                 _signed(link, lines)
             if roots is not None:
                 chain = verify_chain(value, roots=roots, now=now)
-                owners = ", ".join(format_fingerprint(fp, 4) for fp in chain.head.owner_fingerprints)
+                owners = ", ".join(format_fingerprint(fp) for fp in chain.head.owner_fingerprints)
                 lines.append(f"verifies against the given root: yes; current owners: {owners}")
         elif isinstance(value, dict):
             lines.append("proof bundle")

@@ -51,4 +51,4 @@ def home_key_placeholders(hass: HomeAssistant, text: str, digest: bytes) -> dict
     qr = ""
     if hass.http is not None:
         qr = f"![QR code]({async_sign_path(hass, QR_PATH, QR_LINK_LIFETIME)})"
-    return {"home_key": text, "fingerprint": format_fingerprint(digest, 4), "qr_code": qr}
+    return {"home_key": text, "fingerprint": format_fingerprint(digest), "qr_code": qr}

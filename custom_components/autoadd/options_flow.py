@@ -140,7 +140,7 @@ class AutoAddOptionsFlow(OptionsFlow):
         progress = rotation_progress(self._registrar)
         home = self._registrar.home
         return {
-            "fingerprint": format_fingerprint(home.fingerprint, 4),
+            "fingerprint": format_fingerprint(home.fingerprint),
             "age": str((dt_util.utcnow() - home.created_at).days),
             "moved": str(progress.moved),
             "pending": str(progress.pending),
@@ -375,7 +375,8 @@ class AutoAddOptionsFlow(OptionsFlow):
         options = [
             SelectOptionDict(
                 value=root.fingerprint,
-                label=f"{shown(root.name, Place.NAME)} ({root.fingerprint[:16]}, added {root.added_on[:10]})",
+                label=f"{shown(root.name, Place.NAME)} "
+                f"({format_fingerprint(bytes.fromhex(root.fingerprint))}, added {root.added_on[:10]})",
             )
             for root in roots
         ]

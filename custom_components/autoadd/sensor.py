@@ -21,6 +21,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AutoAddConfigEntry
 from .const import DOMAIN, SIGNAL_DEVICE_ADDED, SIGNAL_DEVICE_UPDATED
+from .protocol.keys import format_fingerprint
 from .registrar.core import Registrar
 from .registrar.record import ChangeKind, DeviceRecord, Phase
 
@@ -86,7 +87,7 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: len(record.owners),
-        attributes=lambda _, record: {"fingerprints": [owner[:16] for owner in record.owners]},
+        attributes=lambda _, record: {"fingerprints": [format_fingerprint(o) for o in record.owners_bytes()]},
     ),
     AutoAddSensorDescription(
         key="chain_length",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from custom_components.autoadd.protocol.chain import issue_link
@@ -16,7 +18,7 @@ from custom_components.autoadd.protocol.errors import (
     UnknownSessionError,
 )
 from custom_components.autoadd.protocol.handshake import RegistrarHandshake
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
 from custom_components.autoadd.protocol.transport import PeerError
 from tests.factory import NOW, NOW_TS, fixed_key
 
@@ -234,3 +236,14 @@ async def test_rate_limited_answer_says_when_to_retry(make_device, home: Private
             assert response.headers["Retry-After"] == "1"
     finally:
         await device.stop()
+
+
+async def test_accepted_note_is_logged_with_the_owners_full_display_fingerprint(
+    running: RunningDevice, home: PrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The device's log names the owner exactly as HA and the vendor tool show it: 8 groups of 4."""
+    caplog.set_level(logging.INFO, logger="autoadd_device")
+    await running.onboard(home)
+    shown = format_fingerprint(fingerprint(home.public_key()))
+    assert len(shown.split(" ")) == 8
+    assert f"note accepted: owner {shown}, chain of 1 link(s)" in caplog.text

@@ -15,6 +15,7 @@ from custom_components.autoadd.protocol.certificates import certificate_to_der, 
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
 from custom_components.autoadd.protocol.home_key import parse_home_key
 from custom_components.autoadd.protocol.idevid import verify_idevid
+from custom_components.autoadd.protocol.keys import fingerprint, format_fingerprint
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
@@ -69,6 +70,7 @@ def test_complete_session(vendor: Path, tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert code == 0
     assert "verifies against the given root: yes" in out
+    assert f"current owners: {format_fingerprint(fingerprint(home))}\n" in out  # the 8 groups shown in HA
     assert "ORDER-1" in out
 
     root = load_pem_certificates((vendor / "root.pem").read_bytes())

@@ -72,7 +72,7 @@ def assert_shows_home_key(result: ConfigFlowResult, key: PrivateKey) -> None:
     assert shown["home_key"].startswith("AAHK1-")
     assert shown["home_key"] == format_home_key(key.public_key())
     assert same_key(shown["home_key"], key)
-    assert shown["fingerprint"] == format_fingerprint(fingerprint(key.public_key()), 4)
+    assert shown["fingerprint"] == format_fingerprint(fingerprint(key.public_key()))
     assert shown["qr_code"].startswith(f"![QR code]({QR_PATH}?authSig=")
 
 

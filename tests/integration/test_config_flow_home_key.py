@@ -64,7 +64,7 @@ def test_no_qr_code_without_the_web_server(hass: HomeAssistant, home: PrivateKey
     with patch.object(hass, "http", None):
         shown = home_key_placeholders(hass, text, digest)
 
-    assert shown == {"home_key": text, "fingerprint": format_fingerprint(digest, 4), "qr_code": ""}
+    assert shown == {"home_key": text, "fingerprint": format_fingerprint(digest), "qr_code": ""}
 
 
 def test_qr_code_is_a_signed_link_to_the_view(hass: HomeAssistant, home: PrivateKey) -> None:
@@ -84,7 +84,7 @@ def test_qr_code_is_a_signed_link_to_the_view(hass: HomeAssistant, home: Private
         == second
         == {
             "home_key": text,
-            "fingerprint": format_fingerprint(digest, 4),
+            "fingerprint": format_fingerprint(digest),
             "qr_code": "![QR code](/signed)",
         }
     )

@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.protocol.certificates import certificate_public_key, certificate_to_pem
 from custom_components.autoadd.protocol.errors import UntrustedManufacturerError
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
 from custom_components.autoadd.registrar.record import DeviceRecord, Phase, Refusal
 from tests.factory import NOW, Manufacturer, fixed_key
 from tests.reference_device import make_running_device
@@ -298,7 +298,8 @@ async def test_stop_trusting_selected_manufacturers(
         digest_of(other.root),
         digest_of(third.root),
     ]
-    assert options[0]["label"] == f"Acme ({digest_of(maker.root)[:16]}, added 2026-06-01)"
+    shown = format_fingerprint(bytes.fromhex(digest_of(maker.root)))
+    assert options[0]["label"] == f"Acme ({shown}, added 2026-06-01)"
     assert config["multiple"] is True
 
     result = await hass.config_entries.options.async_configure(

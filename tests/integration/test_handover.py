@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.autoadd.const import DOMAIN
 from custom_components.autoadd.protocol.chain import decode_chain
 from custom_components.autoadd.protocol.errors import NotOwnerError
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
 from custom_components.autoadd.registrar.handover import cancel_hand_over, hand_over, transfer_file
 from custom_components.autoadd.registrar.ownership import accept_transfer, approve, read_transfer, reject
 from custom_components.autoadd.registrar.ports import StepError
@@ -59,10 +59,8 @@ async def test_hand_over_pushed_then_approved_by_the_buyer(
     assert issue is not None
     assert issue.is_fixable
     assert issue.translation_placeholders is not None
-    assert (
-        issue.translation_placeholders["previous_owner"].replace(" ", "")
-        == fingerprint(home.public_key()).hex()[:16]
-    )
+    shown = format_fingerprint(fingerprint(home.public_key()))
+    assert issue.translation_placeholders["previous_owner"] == shown
 
     approve(registrar_of(home_b), device_id)
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -245,6 +245,7 @@ async def test_rollback_of_a_known_device_raises_a_repair_issue(
     assert issue.translation_placeholders is not None
     assert device_id[:16] in issue.translation_placeholders["devices"]
     assert issue.translation_placeholders["count"] == "1"
+    assert issue.translation_placeholders["home"] == format_fingerprint(registrar_of(loaded).home.fingerprint)
     assert len(record.chain) == 2  # the known chain is kept
     assert record.address == Address("127.0.0.1", device.port)
     assert registered(hass, device_id) is not None

@@ -117,7 +117,7 @@ async def test_rotate_home_key(
     assert set(fields(result)) == {"destroy_old_key"}
     assert fields(result)["destroy_old_key"].default() is False
     shown = placeholders(result)
-    assert shown["fingerprint"] == format_fingerprint(fingerprint(home.public_key()), 4)
+    assert shown["fingerprint"] == format_fingerprint(fingerprint(home.public_key()))
     assert int(shown["age"]) >= 0
     assert (shown["moved"], shown["pending"]) == ("2", "0")
 
@@ -127,7 +127,7 @@ async def test_rotate_home_key(
     assert new_key.fingerprint != fingerprint(home.public_key())
     shown = placeholders(result)
     assert shown["home_key"] == format_home_key(new_key.key.public_key())
-    assert shown["fingerprint"] == format_fingerprint(new_key.fingerprint, 4)
+    assert shown["fingerprint"] == format_fingerprint(new_key.fingerprint)
     assert (shown["moved"], shown["pending"]) == ("0", "2")  # links signed; none delivered yet
 
     result = await submit(hass, result, {})

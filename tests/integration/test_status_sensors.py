@@ -7,6 +7,7 @@ The onboarding state follows the device's phase and its pending change; a change
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+import re
 from typing import Any
 
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
@@ -19,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.autoadd.const import DOMAIN
 from custom_components.autoadd.protocol.certificates import certificate_public_key
 from custom_components.autoadd.protocol.home_key import format_home_key
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
 from custom_components.autoadd.protocol.transport import PATH_HELLO
 from custom_components.autoadd.registrar.record import Address, ChangeKind, Phase
 from tests.factory import Manufacturer, fixed_key
@@ -227,7 +228,7 @@ async def test_a_change_shows_sent_until_the_device_confirms_it(
 async def test_owners_and_chain_sensors(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
-    """An invoice naming two homes: two owners, their shortened fingerprints as an attribute."""
+    """An invoice naming two homes: two owners, their fingerprints (8 groups of 4) as an attribute."""
     co_owner = fixed_key("co-owner home")
     device: RunningDevice = await devices([home, co_owner])
     ids = entity_ids(hass, await onboard(hass, loaded, device))
@@ -235,9 +236,10 @@ async def test_owners_and_chain_sensors(
     assert owners is not None
     assert owners.state == "2"
     assert owners.attributes["fingerprints"] == [
-        fingerprint(home.public_key()).hex()[:16],
-        fingerprint(co_owner.public_key()).hex()[:16],
+        format_fingerprint(fingerprint(home.public_key())),
+        format_fingerprint(fingerprint(co_owner.public_key())),
     ]
+    assert all(re.fullmatch(r"[0-9a-f]{4}( [0-9a-f]{4}){7}", fp) for fp in owners.attributes["fingerprints"])
     assert state_of(hass, ids["chain_length"]) == "1"
     last_seen = hass.states.get(ids["last_seen"])
     assert last_seen is not None

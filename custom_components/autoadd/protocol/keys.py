@@ -95,10 +95,16 @@ def fingerprint(key: PublicKey) -> bytes:
     return hashlib.sha256(public_key_to_bytes(key)).digest()
 
 
-def format_fingerprint(digest: bytes, groups: int = 8) -> str:
-    """Readable fingerprint: the first `groups` groups of four hex digits, for people to compare."""
-    text = digest.hex()
-    return " ".join(text[i : i + 4] for i in range(0, min(len(text), groups * 4), 4))
+#: Groups of four hex digits a fingerprint is shown with (§2.3): 128 bits, so making a key that shows the
+#: same digits takes ~2^128 tries (64 bits would be within reach); one form on every screen, log line and
+#: tool, so any two can be compared digit for digit.
+DISPLAY_GROUPS = 8
+
+
+def format_fingerprint(digest: bytes) -> str:
+    """The fingerprint as people see it (§2.3): the first 32 hex digits, lowercase, in 8 groups of 4."""
+    text = digest[: DISPLAY_GROUPS * 2].hex()
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 def private_key_to_pem(key: PrivateKey) -> bytes:

@@ -36,8 +36,8 @@ def raise_approval(registrar: Registrar, record: DeviceRecord) -> None:
                 "manufacturer": record.manufacturer,
                 "model": record.model,
                 "device": record.device_id[:16],
-                "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner), 4),
-                "manufacturer_root": format_fingerprint(bytes.fromhex(record.manufacturer_root), 4)
+                "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner)),
+                "manufacturer_root": format_fingerprint(bytes.fromhex(record.manufacturer_root))
                 if record.manufacturer_root
                 else "-",
             },
@@ -235,7 +235,7 @@ def raise_suspicious(registrar: Registrar) -> None:
             {
                 "devices": "; ".join(named),
                 "count": str(len(tampered)),
-                "home": format_fingerprint(registrar.home.fingerprint, 4),
+                "home": format_fingerprint(registrar.home.fingerprint),
             },
         )
     )
