@@ -18,6 +18,7 @@ import logging
 import secrets
 import socket
 
+from cryptography.x509.oid import NameOID
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
@@ -30,17 +31,32 @@ _LOGGER = logging.getLogger(__name__)
 SERVICE_TYPE = "_autoadd._tcp.local."
 
 
+#: `sv` is a decimal of at most 10 digits (§10): the serial wraps below this.
+SV_LIMIT = 10**10
+
+
+def manufacturer_name(device: ReferenceDevice) -> str:
+    """TXT `mf`: the O of the IDevID's issuer, the name the device maker chose for itself (§10). The
+    device does not hold its root; the registrar shows the proven root's name, never this one."""
+    issuer = device.identity.certificates[0].issuer
+    values = issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(values[0].value) if values else "unknown"
+
+
 def txt_record(device: ReferenceDevice, serial: int = 0) -> dict[str, str]:
     """The TXT keys: protocol version, device id, manufacturer, model, state, path, state serial.
 
-    `sv` changes with every announcement of a new state. mDNS caches treat a TXT record they have seen
-    before as old news, so a device whose state returns to an earlier value (claimed, unclaimed, claimed)
-    would otherwise not be reported as updated by browsers."""
+    `sv` changes with every announcement, so also with every change of the other values. mDNS caches
+    treat a TXT record they have seen before as old news, so a device whose state returns to an earlier
+    value (claimed, unclaimed, claimed) would otherwise not be reported as updated by browsers. It need
+    not increase nor survive a restart (a registrar never orders it), so it starts anywhere.
+
+    `path` is fixed and registrars ignore it; it is still announced for registrars of protocol 1.0."""
     return {
-        "sv": str(serial),
+        "sv": str(serial % SV_LIMIT),
         "v": str(PROTOCOL_VERSION),
         "id": device.device_id.hex(),
-        "mf": device.manufacturer,
+        "mf": manufacturer_name(device),
         "md": device.model,
         "st": "claimed" if device.claimed else "unclaimed",
         "path": BASE_PATH,
@@ -70,10 +86,10 @@ class Advertiser:
         #: Per device: the announcement zeroconf is still sending (the next one waits for it).
         self._sending: dict[bytes, Awaitable[object]] = {}
         self._updates: set[asyncio.Task[None]] = set()
-        self._serial = secrets.randbelow(2**31)
+        self._serial = secrets.randbelow(SV_LIMIT)
 
     def _info(self, device: ReferenceDevice, port: int, name: str) -> AsyncServiceInfo:
-        self._serial += 1
+        self._serial = (self._serial + 1) % SV_LIMIT
         return AsyncServiceInfo(
             SERVICE_TYPE,
             name,

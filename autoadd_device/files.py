@@ -1,12 +1,16 @@
-"""The device directory: what a device is shipped with and what it keeps, on disk.
+"""The device directory: what a device is shipped with and what it keeps, on disk (docs/protocol.md §16).
 
-    idevid.key    the IDevID private key (PEM, mode 0600)
-    idevid.pem    the IDevID certificate chain, device certificate first (PEM)
-    invoice.cbor  the invoice chain as shipped (a CBOR array of links), written by the vendor tool
+    idevid.key    the IDevID private key: one unencrypted PKCS#8 PEM block (`PRIVATE KEY`), mode 0600
+    idevid.pem    the IDevID certificate chain: 1 to 3 `CERTIFICATE` blocks, leaf first, then the Device
+                  CA(s) in issuing order, never the root
+    invoice.cbor  the invoice chain as shipped: the chain array form (§4.2), link 0 the invoice; never a
+                  bare COSE_Sign1
     state.cbor    what the device has learnt since: its chain, its owner imprint and configuration
 
-Every write is atomic (write a temporary file, fsync, rename, fsync the folder): a crash at any moment
-leaves the old file or the new one, never a broken one.
+A file that breaks these rules stops the device at start with an error naming the file and the rule: a
+device maker's mistake found on the bench, not a device that serves half an identity. Every write is
+atomic (write a temporary file, fsync, rename, fsync the folder): a crash at any moment leaves the old
+file or the new one, never a broken one.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
+from typing import Final
 
 from cryptography import x509
 
 from custom_components.autoadd.protocol.certificates import certificate_to_pem, load_pem_certificates
 from custom_components.autoadd.protocol.chain import decode_chain, encode_chain
+from custom_components.autoadd.protocol.const import MAX_CHAIN_ARRAY_SIZE
+from custom_components.autoadd.protocol.encoding import loads
 from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.keys import PrivateKey, private_key_from_pem, private_key_to_pem
 
@@ -27,6 +35,28 @@ IDEVID_KEY = "idevid.key"
 IDEVID_CHAIN = "idevid.pem"
 INVOICE = "invoice.cbor"
 STATE = "state.cbor"
+#: Certificates idevid.pem may hold: the leaf and at most two CAs (with the root a verifier adds, X2's 4).
+MAX_IDEVID_CERTIFICATES: Final = 3
+#: The label of each PEM block (RFC 7468): the text between `-----BEGIN ` and `-----`.
+_PEM_LABEL: Final = re.compile(rb"-----BEGIN ([^\r\n]*?)-----")
+_PRIVATE_KEY: Final = b"PRIVATE KEY"
+_CERTIFICATE: Final = b"CERTIFICATE"
+#: Labels named in errors; any other is "a PEM block of another kind" (a file's bytes are not echoed).
+_KNOWN_LABELS: Final = frozenset(
+    {
+        b"PRIVATE KEY",
+        b"ENCRYPTED PRIVATE KEY",
+        b"EC PRIVATE KEY",
+        b"RSA PRIVATE KEY",
+        b"OPENSSH PRIVATE KEY",
+        b"PUBLIC KEY",
+        b"CERTIFICATE",
+        b"X509 CRL",
+        b"CERTIFICATE REQUEST",
+    }
+)
+#: The first byte of a tag-18 item: how a COSE_Sign1 begins, and what a chain array never does.
+_COSE_SIGN1_TAG: Final = 0xD2
 
 
 class DeviceFileError(Exception):
@@ -76,23 +106,105 @@ class DeviceIdentityFiles:
     invoice: tuple[bytes, ...]
 
 
+def _labels(data: bytes) -> list[bytes]:
+    return _PEM_LABEL.findall(data)
+
+
+def _block(label: bytes) -> str:
+    return (
+        f"a PEM block labelled {label.decode()}" if label in _KNOWN_LABELS else "a PEM block of another kind"
+    )
+
+
+def read_idevid_key(path: Path) -> PrivateKey:
+    """idevid.key: exactly one `PRIVATE KEY` block (unencrypted PKCS#8) of an Ed25519 or P-256 key."""
+    data = _read(path)
+    labels = _labels(data)
+    if len(labels) != 1:
+        raise DeviceFileError(path, f"holds {len(labels)} PEM blocks; it must hold one PRIVATE KEY block")
+    if labels[0] != _PRIVATE_KEY:
+        raise DeviceFileError(
+            path,
+            f"holds {_block(labels[0])}; it must hold an unencrypted PKCS#8 key "
+            "(-----BEGIN PRIVATE KEY-----)",
+        )
+    try:
+        return private_key_from_pem(data)
+    except AutoAddError as err:
+        raise DeviceFileError(path, err.detail) from err
+
+
+def read_idevid_chain(path: Path, key: PrivateKey) -> tuple[x509.Certificate, ...]:
+    """idevid.pem: 1 to 3 `CERTIFICATE` blocks, the first for `key`, each issued by the next, no root.
+
+    "Issued by" and "a root" compare names' DER bytes (§6.2): the issuer of each is byte for byte the
+    next one's subject, and no certificate's issuer is byte for byte its own subject."""
+    data = _read(path)
+    labels = _labels(data)
+    for label in labels:
+        if label != _CERTIFICATE:
+            raise DeviceFileError(path, f"holds {_block(label)}; it must hold CERTIFICATE blocks only")
+    if not 1 <= len(labels) <= MAX_IDEVID_CERTIFICATES:
+        raise DeviceFileError(
+            path,
+            f"holds {len(labels)} certificates; it must hold 1 to {MAX_IDEVID_CERTIFICATES} "
+            "(the IDevID, then its Device CAs; never the root)",
+        )
+    try:
+        certificates = tuple(load_pem_certificates(data))
+    except AutoAddError as err:
+        raise DeviceFileError(path, err.detail) from err
+    if certificates[0].public_key() != key.public_key():
+        raise DeviceFileError(path, "the first certificate is not for the key in idevid.key")
+    for position, cert in enumerate(certificates):
+        if cert.issuer.public_bytes() == _subject(cert):
+            raise DeviceFileError(
+                path, f"certificate {position} is a root (its issuer is its subject); leave the root out"
+            )
+        if position + 1 < len(certificates) and cert.issuer.public_bytes() != _subject(
+            certificates[position + 1]
+        ):
+            raise DeviceFileError(
+                path,
+                f"certificate {position} is not issued by certificate {position + 1}: not in issuing order",
+            )
+    return certificates
+
+
+def _subject(cert: x509.Certificate) -> bytes:
+    """A subject name's DER bytes: names are compared byte for byte, as §6.2's X7 compares them."""
+    return cert.subject.public_bytes()
+
+
+def read_invoice(path: Path) -> tuple[bytes, ...]:
+    """invoice.cbor: the chain array form (§4.2), link 0 the invoice. A bare COSE_Sign1, tagged or not,
+    is the likeliest mistake (it is what signing an invoice gives) and is named as such."""
+    data = _read(path)
+    bare = "holds a bare COSE_Sign1; it must hold the chain array form, a CBOR array of links: [invoice]"
+    if data[:1] == bytes([_COSE_SIGN1_TAG]):
+        raise DeviceFileError(path, bare)
+    try:
+        return decode_chain(data)
+    except AutoAddError as err:
+        if _is_untagged_cose_sign1(data):
+            raise DeviceFileError(path, bare) from err
+        raise DeviceFileError(path, err.detail) from err
+
+
+def _is_untagged_cose_sign1(data: bytes) -> bool:
+    """[protected, unprotected, payload, signature]: an array of 4 whose second item is a map."""
+    try:
+        value = loads(data, what="invoice file", max_size=MAX_CHAIN_ARRAY_SIZE)
+    except AutoAddError:
+        return False
+    return isinstance(value, list) and len(value) == 4 and isinstance(value[1], dict)
+
+
 def load_identity(folder: Path) -> DeviceIdentityFiles:
     """Read a device directory's identity files, naming the file at fault."""
-    key_path, chain_path, invoice_path = folder / IDEVID_KEY, folder / IDEVID_CHAIN, folder / INVOICE
-    try:
-        key = private_key_from_pem(_read(key_path))
-    except AutoAddError as err:
-        raise DeviceFileError(key_path, err.detail) from err
-    try:
-        certificates = tuple(load_pem_certificates(_read(chain_path)))
-    except AutoAddError as err:
-        raise DeviceFileError(chain_path, err.detail) from err
-    if certificates[0].public_key() != key.public_key():
-        raise DeviceFileError(chain_path, "the first certificate is not for the key in idevid.key")
-    try:
-        invoice = decode_chain(_read(invoice_path))
-    except AutoAddError as err:
-        raise DeviceFileError(invoice_path, err.detail) from err
+    key = read_idevid_key(folder / IDEVID_KEY)
+    certificates = read_idevid_chain(folder / IDEVID_CHAIN, key)
+    invoice = read_invoice(folder / INVOICE)
     return DeviceIdentityFiles(key, certificates, invoice)
 
 

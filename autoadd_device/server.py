@@ -39,6 +39,7 @@ from custom_components.autoadd.protocol.transport import (
     RATE_LIMITED,
     REQUEST_TIMEOUT,
     error_body,
+    is_cbor_content_type,
 )
 
 from .connections import ConnectionGate
@@ -105,10 +106,14 @@ type _Action = Callable[[ReferenceDevice, bytes], bytes | None]
 
 
 def _endpoint(action: _Action, step: str, limit: int) -> _Handler:
+    """A POST endpoint. Its checks run in §9 rule 2's order, so that every implementation gives one
+    request the same answer: the router has matched method and path (404/405); then Content-Type (415),
+    then the size (413), and only then the body rules."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         device = request.app[DEVICE_KEY]
-        if request.content_type != MEDIA_TYPE:
-            device.log(f"{step} refused", f"the body is not {MEDIA_TYPE}")
+        if not is_cbor_content_type(request.headers.getall(hdrs.CONTENT_TYPE, [])):
+            device.log(f"{step} refused", f"the request does not have the one Content-Type {MEDIA_TYPE}")
             return error_response(MALFORMED, f"the body must be {MEDIA_TYPE}", status=415)
         try:
             body = await _read_body(request, limit, request.app[LIMITS_KEY].body_timeout)

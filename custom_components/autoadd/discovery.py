@@ -27,7 +27,9 @@ from .registrar.core import Candidate, Registrar
 from .registrar.text import Place, shown
 
 _LOGGER = logging.getLogger(__name__)
-_DEVICE_ID = re.compile(r"^[0-9a-f]{64}$")
+#: A device id as TXT `id` carries it: exactly 64 lowercase hex digits (fullmatch: `$` alone would let a
+#: trailing newline through).
+_DEVICE_ID = re.compile(r"[0-9a-f]{64}")
 RESOLVE_TIMEOUT_MS = 3000
 #: Announcements resolved at once (each is an mDNS query and a task for up to RESOLVE_TIMEOUT_MS).
 MAX_RESOLVING = 32
@@ -58,9 +60,15 @@ def address_policy(hass: HomeAssistant) -> AddressPolicy:
 
 
 def candidate_from_txt(host: str, port: int | None, properties: dict[str, str | None]) -> Candidate | None:
-    """A candidate from an announcement, or None when the TXT record is not one we can act on."""
+    """A candidate from an announcement, or None when the record is one §10 says to ignore: no port, a `v`
+    other than this version, an `id` that is not exactly 64 lowercase hex digits.
+
+    Nothing else in the record decides anything. `path` is not looked at: the base path is fixed
+    (`/autoadd/v1`), so a record without it, or with another, is contacted there all the same; `mf` and
+    `md` are the device's words and decide nothing; `sv` is never compared (the record's digest leaves
+    it out)."""
     device_id = properties.get("id") or ""
-    if port is None or not _DEVICE_ID.match(device_id) or properties.get("v") != str(PROTOCOL_VERSION):
+    if port is None or not _DEVICE_ID.fullmatch(device_id) or properties.get("v") != str(PROTOCOL_VERSION):
         return None
     txt = {key: value or "" for key, value in properties.items()}
     return Candidate(device_id, host, port, claimed=properties.get("st") == "claimed", txt=txt)

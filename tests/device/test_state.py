@@ -11,8 +11,12 @@ import pytest
 from autoadd_device import files
 from autoadd_device.device import ReferenceDevice
 from autoadd_device.files import STATE, DeviceFileError
+from custom_components.autoadd.protocol.const import Label
+from custom_components.autoadd.protocol.encoding import loads
+from custom_components.autoadd.protocol.handshake import RegistrarHandshake
 from custom_components.autoadd.protocol.keys import PrivateKey
-from tests.factory import Manufacturer
+from tests.factory import NOW, NOW_TS, Manufacturer
+from tests.protocol.helpers import payload_of
 
 from .conftest import RunningDevice
 
@@ -93,7 +97,6 @@ def test_invoice_naming_another_certificate_is_refused(
     spec = make_device([home])
     other_cert = maker.make_device("SN0001").cert  # same key, new certificate (another serial number)
     from custom_components.autoadd.protocol.manufacturer import make_idevid_certificate
-    from tests.factory import NOW
 
     reissued = make_idevid_certificate(
         maker.root_key,
@@ -108,3 +111,20 @@ def test_invoice_naming_another_certificate_is_refused(
     files.write_identity(spec.folder, spec.spec.key, [reissued])
     with pytest.raises(DeviceFileError, match="another IDevID certificate"):
         ReferenceDevice(spec.folder, clock=spec.clock)
+
+
+async def test_note_without_configuration_stores_an_empty_one(
+    running: RunningDevice, home: PrivateKey
+) -> None:
+    """§11: the configuration is always the last accepted note's; a note without label 17 clears it."""
+    await running.onboard(home)  # configuration {"room": "hall"}
+    session = RegistrarHandshake(home, issued_at=NOW_TS)
+    session.read_proof(await running.client.hello(session.hello), roots=[running.maker.root], now=NOW)
+    note = session.make_note(signer=home, issued_at=NOW_TS, links=[])
+    assert Label.CONFIG not in payload_of(note)
+    session.read_receipt(await running.client.note(note))
+
+    device = await running.restart()
+    assert device.claimed
+    assert device.state.config == {}
+    assert loads((running.folder / STATE).read_bytes(), what="state", max_size=1 << 20)["config"] == {}

@@ -7,6 +7,7 @@ import datetime as dt
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 import pytest
 
@@ -143,11 +144,13 @@ def test_root_is_found_among_several(maker: Manufacturer) -> None:
     assert identity.issuer.root == maker.root
 
 
-def test_root_sent_in_the_chain_is_accepted(maker: Manufacturer) -> None:
-    """A chain that ends with the root itself still verifies (the root issued itself)."""
+def test_idevid_chain_that_includes_the_root_is_malformed(maker: Manufacturer) -> None:
+    """X2a: an IDevID chain never carries the trusted root; one that does is `malformed`, not repaired."""
     device = maker.make_device()
-    identity = verify_idevid(_der(device.cert, maker.root), [maker.root], NOW)
-    assert identity.device_id == device.device_id
+    with pytest.raises(MalformedError, match="includes the trusted root") as err:
+        verify_idevid(_der(device.cert, maker.root), [maker.root], NOW)
+    assert err.value.code == "malformed"
+    assert verify_idevid(_der(device.cert), [maker.root], NOW).device_id == device.device_id
 
 
 def test_idevid_never_expires(maker: Manufacturer) -> None:
@@ -284,11 +287,90 @@ def test_unknown_critical_extension_is_refused(maker: Manufacturer) -> None:
     _refused([leaf], [maker.root], "unknown critical extension")
 
 
-def test_root_sent_along_in_the_chain_is_the_anchor(maker: Manufacturer) -> None:
-    """A chain that ends with the trusted root itself verifies: the root is not counted as a link."""
-    device = maker.make_device()
-    verified = verify_certificate_chain([device.cert, maker.root], [maker.root], NOW, what="with root")
-    assert verified.root == maker.root
+def _malformed(chain: list[x509.Certificate], roots: list[x509.Certificate]) -> None:
+    with pytest.raises(MalformedError, match="includes the trusted root") as err:
+        verify_certificate_chain(chain, roots, NOW, what="test")
+    assert err.value.code == "malformed"
+
+
+def test_trailing_trusted_root_is_refused_before_anything_else(maker: Manufacturer) -> None:
+    """X2a runs after the X2 count: a root after a Device CA, or a root alone, is `malformed`; a fifth
+    certificate that is the root is still `too_large` (the root is never dropped to fit the limit)."""
+    ca_key = fixed_key("device ca")
+    device_ca = make_device_ca_certificate(
+        maker.root_key, maker.root, ca_key.public_key(), now=NOW - DAY, serial=3
+    )
+    leaf = _idevid(ca_key, device_ca, fixed_key("device"))
+    assert verify_certificate_chain([leaf, device_ca], [maker.root], NOW, what="test").root == maker.root
+    _malformed([leaf, device_ca, maker.root], [maker.root])
+    _malformed([maker.root], [maker.root])
+    other = Manufacturer.create("Other")
+    _malformed([leaf, device_ca, maker.root], [other.root, maker.root])  # any trusted root, in any position
+    with pytest.raises(TooLargeError):
+        verify_certificate_chain(
+            [leaf, device_ca, device_ca, device_ca, maker.root], [maker.root], NOW, what="t"
+        )
+
+
+def test_trailing_root_that_is_not_trusted_is_just_an_untrusted_link(maker: Manufacturer) -> None:
+    """Only a byte-identical trusted root is X2a; another self-signed certificate fails X7 as a link."""
+    other = Manufacturer.create("Other")
+    _refused(
+        [maker.make_device().cert, other.root], [maker.root], "certificate 0 was not issued by certificate 1"
+    )
+
+
+def _signed_under(maker: Manufacturer, issuer_name: x509.Name) -> x509.Certificate:
+    return make_certificate(
+        maker.root_key,
+        issuer_name,
+        fixed_key("named leaf").public_key(),
+        name("named leaf"),
+        ca=False,
+        usage=key_usage(digital_signature=True),
+    )
+
+
+def _as_type(subject: x509.Name, kind: _ASN1Type) -> x509.Name:
+    return x509.Name([x509.NameAttribute(a.oid, str(a.value), kind) for a in subject])
+
+
+def test_issuer_names_are_compared_as_der_bytes(maker: Manufacturer) -> None:
+    """X8 (and X7, the same check): the leaf's issuer must be the root's subject byte for byte. The same
+    text in another string type, another case, or with an extra space names someone else."""
+    subject = maker.root.subject
+    assert (
+        verify_certificate_chain([_signed_under(maker, subject)], [maker.root], NOW, what="t").root
+        == maker.root
+    )
+    printable = _as_type(subject, _ASN1Type.PrintableString)
+    assert printable == subject  # cryptography's Name equality ignores the string type; X8 does not
+    variants = [
+        printable,
+        x509.Name([x509.NameAttribute(a.oid, str(a.value).lower()) for a in subject]),
+        x509.Name([x509.NameAttribute(a.oid, f"{a.value} ") for a in subject]),
+        x509.Name(list(reversed(list(subject)))),
+    ]
+    for issuer_name in variants:
+        _refused([_signed_under(maker, issuer_name)], [maker.root], "does not chain to a trusted")
+
+
+def test_intermediate_names_are_compared_as_der_bytes(maker: Manufacturer) -> None:
+    """X7: an IDevID whose issuer is its CA's subject in upper case is not issued by that CA."""
+    ca_key = fixed_key("device ca")
+    device_ca = make_device_ca_certificate(
+        maker.root_key, maker.root, ca_key.public_key(), now=NOW - DAY, serial=3
+    )
+    shouted = x509.Name([x509.NameAttribute(a.oid, str(a.value).upper()) for a in device_ca.subject])
+    leaf = make_certificate(
+        ca_key,
+        shouted,
+        fixed_key("device").public_key(),
+        name("device"),
+        ca=False,
+        usage=key_usage(digital_signature=True),
+    )
+    _refused([leaf, device_ca], [maker.root], "certificate 0 was not issued by certificate 1")
 
 
 def test_validity_bounds_are_inclusive(maker: Manufacturer) -> None:

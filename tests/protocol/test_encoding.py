@@ -102,7 +102,7 @@ def test_nesting_inside_a_set_counts() -> None:
 
 
 def test_a_set_within_the_rules_still_decodes() -> None:
-    """The rules reach into sets; they do not refuse them (a note's configuration may hold one)."""
+    """E1-E6 reach into sets but do not refuse them (a configuration's data model does, N7a)."""
     value = loads(dumps({"tags": cbor2.CBORTag(258, [1, 2])}), what="map", max_size=100)
     assert value == {"tags": {1, 2}}
 

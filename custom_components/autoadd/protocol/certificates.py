@@ -1,9 +1,9 @@
 """X.509: manufacturer roots, IDevID certificates and invoice-signing certificates, and their chains.
 
-A chain is given leaf first, then intermediates in order, and must end in a certificate issued by one of
-the trusted roots. Every certificate in it must be valid at the given time; every issuer must be a CA
-(basicConstraints cA, keyUsage keyCertSign) within its path length; the leaf must not be a CA and must be
-allowed to sign (keyUsage digitalSignature). Keys are Ed25519 or P-256 throughout.
+A chain is given leaf first, then intermediates in order, without the root, and must end in a
+certificate issued by one of the trusted roots. Every certificate in it must be valid at the given time;
+every issuer must be a CA (basicConstraints cA, keyUsage keyCertSign) within its path length; the leaf must
+not be a CA and must be allowed to sign (keyUsage digitalSignature). Keys are Ed25519 or P-256 throughout.
 
 (`cryptography.x509.verification` would do this path walk, but its Web PKI policy refuses Ed25519 keys,
 which AutoAdd requires; the walk below uses `verify_directly_issued_by` for each step.)
@@ -191,6 +191,8 @@ def _check_issuer(issuer: x509.Certificate, below: int, what: str) -> None:
 
 
 def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """X7/X8: `verify_directly_issued_by` compares the child's issuer and the issuer's subject as DER bytes
+    (string types included; no case folding or RFC 5280 §7.1 string preparation), then the signature."""
     try:
         child.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
@@ -210,8 +212,10 @@ def verify_certificate_chain(
         raise MalformedError(f"{what}: the certificate chain is empty")
     if len(chain) > MAX_CHAIN_CERTIFICATES:
         raise TooLargeError(f"{what}: more than {MAX_CHAIN_CERTIFICATES} certificates")
-    if len(chain) > 1 and any(chain[-1] == root for root in roots):
-        chain = chain[:-1]  # a sender may include the root itself; it is the trust anchor, not a link
+    if any(certificate_to_der(chain[-1]) == certificate_to_der(root) for root in roots):
+        # X2a: the root is the trust anchor the verifier holds, never a link the sender supplies. Dropping
+        # it silently would make the chain's meaning (X2's count, X7's path lengths) depend on the roots.
+        raise MalformedError(f"{what}: the chain includes the trusted root; send it without the root")
     leaf = chain[0]
     for cert in chain:
         certificate_public_key(cert)

@@ -48,6 +48,8 @@ HEADER_X5CHAIN = 33
 _KNOWN_HEADERS = frozenset({HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, HEADER_X5CHAIN})
 _ALG_NAMES = {ALG_EDDSA: "EdDSA", -7: "ES256"}
 _MAX_X5CHAIN = 4
+#: Both algorithms' signatures are 64 bytes: Ed25519's R || S (RFC 8032), ES256's r || s (RFC 9053).
+SIGNATURE_SIZE = 64
 #: The order of P-256's base point. ES256 signatures are kept in low-S form (s <= n/2): for any ECDSA
 #: signature (r, s), (r, n - s) verifies too, so without this rule a third party could make a second,
 #: different encoding of a signed object, and with it a different digest.
@@ -65,6 +67,7 @@ class SignedObject:
     kid: bytes | None
     x5chain: tuple[bytes, ...]
     payload: bytes
+    signature: bytes
 
     @property
     def digest(self) -> bytes:
@@ -150,7 +153,13 @@ def parse(data: bytes, content_type: str, *, max_size: int, what: str) -> Signed
     ):
         raise MalformedError(f"{what}: x5chain must be 1 to {_MAX_X5CHAIN} DER certificates")
     return SignedObject(
-        raw=data, content_type=found_type, algorithm=alg, kid=kid, x5chain=tuple(chain), payload=payload
+        raw=data,
+        content_type=found_type,
+        algorithm=alg,
+        kid=kid,
+        x5chain=tuple(chain),
+        payload=payload,
+        signature=signature,
     )
 
 
@@ -168,10 +177,14 @@ def verify(obj: SignedObject, key: PublicKey, *, what: str) -> None:
             f"{what} says algorithm {_ALG_NAMES[obj.algorithm]} but its signer's key signs with "
             f"{_ALG_NAMES[algorithm_for(key)]}"
         )
-    if obj.algorithm == _ES256:
-        signature = cbor2.loads(obj.raw).value[3]
-        if len(signature) != 64 or int.from_bytes(signature[32:]) > _P256_ORDER // 2:
-            raise MalformedError(f"{what}: an ES256 signature is 64 bytes in low-S form")
+    # V1a: a signature of another length, or a high-S twin, is not an encoding of a signature at all.
+    if len(obj.signature) != SIGNATURE_SIZE:
+        raise MalformedError(
+            f"{what}: an {_ALG_NAMES[obj.algorithm]} signature is {SIGNATURE_SIZE} bytes, "
+            f"not {describe(obj.signature)}"
+        )
+    if obj.algorithm == _ES256 and int.from_bytes(obj.signature[32:]) > _P256_ORDER // 2:
+        raise MalformedError(f"{what}: an ES256 signature must be in low-S form")
     try:
         COSE.new().decode_with_headers(obj.raw, _cose_key(key, public_key_to_pem(key), obj.kid))
     except Exception as err:  # cwt reports a bad signature through several exception types

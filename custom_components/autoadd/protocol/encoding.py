@@ -17,8 +17,9 @@ import cbor2
 
 from .errors import MalformedError, TooLargeError, describe
 
-#: Nesting deeper than this is never needed by the contract's structures.
-_MAX_DEPTH = 16
+#: The deepest an item may sit (E4): the outermost item is at depth 1; each array element, map key and map
+#: value, and a tag's content, is one deeper than the item holding it. So 16 nested arrays pass, 17 do not.
+MAX_DEPTH = 16
 
 
 def dumps(value: Any) -> bytes:
@@ -26,14 +27,14 @@ def dumps(value: Any) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
-def _check(value: Any, what: str, level: int = 0) -> None:
+def _check(value: Any, what: str, level: int = 1) -> None:
     """Nesting within the limit, and map keys that are integers or text (never true, 1.0 or a map).
 
     cbor2 turns arrays inside map keys and sets (tag 258) into tuples and sets, and maps there into frozen
     maps: they are containers all the same, so the rules reach into them too.
     """
-    if level > _MAX_DEPTH:
-        raise MalformedError(f"{what} nests deeper than {_MAX_DEPTH} levels")
+    if level > MAX_DEPTH:
+        raise MalformedError(f"{what} nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, list | tuple | set | frozenset):
         for item in value:
             _check(item, what, level + 1)

@@ -32,7 +32,6 @@ from .const import (
     HASH_SIZE,
     MAX_BUNDLE_SIZE,
     MAX_CHAIN_LINKS,
-    MAX_CONFIG_SIZE,
     MAX_LINK_SIZE,
     MAX_MESSAGE_SIZE,
     MAX_OWNER_KEY_SIZE,
@@ -49,13 +48,12 @@ from .errors import (
     MalformedError,
     NonceMismatchError,
     NotOwnerError,
-    TooLargeError,
     UnknownSessionError,
     WrongDeviceError,
 )
 from .idevid import DeviceIdentity, verify_idevid
 from .keys import PrivateKey, PublicKey, fingerprint, public_key_from_bytes, public_key_to_bytes
-from .schema import array, byte_string, cbor_map, exactly, uint, validate
+from .schema import array, byte_string, cbor_map, check_config, exactly, uint, validate
 
 _NONCE = byte_string(NONCE_SIZE)
 _HASH = byte_string(HASH_SIZE)
@@ -104,14 +102,6 @@ _RECEIPT_SCHEMA = cbor_map(
 _BUNDLE_PROOF = 1
 _BUNDLE_IDEVID = 2
 _BUNDLE_CHAIN = 3
-
-
-def _check_config(config: dict[Any, Any]) -> None:
-    """A note's configuration: a map with text keys, at most MAX_CONFIG_SIZE bytes encoded."""
-    if not all(isinstance(key, str) for key in config):
-        raise MalformedError("the configuration's keys must be text")
-    if len(dumps(config)) > MAX_CONFIG_SIZE:
-        raise TooLargeError(f"the configuration is over {MAX_CONFIG_SIZE} bytes")
 
 
 def new_nonce() -> bytes:
@@ -188,6 +178,8 @@ def read_hello(data: bytes) -> Hello:
     obj = _open(data, ContentType.HELLO, "hello")
     fields = _fields(obj, _HELLO_SCHEMA, "hello")
     key = public_key_from_bytes(fields[Label.REGISTRAR_KEY])
+    if obj.kid is None:
+        raise MalformedError("the hello has no kid")
     if obj.kid != fingerprint(key):
         raise BadSignatureError("the hello's kid is not the fingerprint of the key it names")
     cose.verify(obj, key, what="the hello")
@@ -272,8 +264,9 @@ class RegistrarHandshake:
             Label.ISSUED_AT: issued_at,
         }
         if config:
-            payload[Label.CONFIG] = dict(config)
-            _check_config(payload[Label.CONFIG])
+            value = dict(config) if isinstance(config, Mapping) else config
+            check_config(value)
+            payload[Label.CONFIG] = value
         self.note = cose.sign(payload, ContentType.NOTE, signer, kid=fingerprint(signer.public_key()))
         self._note_head = new_chain.head.digest
         return self.note
@@ -381,10 +374,12 @@ class DeviceResponder:
             raise WrongDeviceError("the note is for another device")
         if pending.head != chain.head.digest:
             raise ChainHeadMismatchError("the device's chain changed since the hello")
-        _check_config(fields.get(Label.CONFIG, {}))
+        check_config(fields.get(Label.CONFIG, {}))
         new_chain = extend(chain, fields[Label.LINKS])
         if fields[Label.CHAIN_HEAD] != new_chain.head.digest:
             raise ChainHeadMismatchError("the note is bound to another chain head")
+        if obj.kid is None:
+            raise MalformedError("the note has no kid")
         signer = next((o for o in new_chain.head.owners if fingerprint(o) == obj.kid), None)
         if signer is None:
             raise NotOwnerError("the note is not signed by a current owner")

@@ -1,4 +1,7 @@
-"""Payload schemas: voluptuous validators for the contract's CBOR maps, failing as MalformedError."""
+"""Payload schemas: voluptuous validators for the contract's CBOR maps, and the configuration's data model.
+
+Every failure is MalformedError, except a version other than 1, which is UnsupportedVersionError.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from typing import Any
 
 import voluptuous as vol
 
-from .const import PROTOCOL_VERSION
-from .errors import MalformedError, UnsupportedVersionError, describe
+from .const import MAX_CONFIG_SIZE, PROTOCOL_VERSION
+from .encoding import MAX_DEPTH, dumps
+from .errors import MalformedError, TooLargeError, UnsupportedVersionError, describe
 
 MAX_TEXT = 128
 MAX_UINT = 2**64 - 1
@@ -100,3 +104,64 @@ def validate(schema: vol.Schema, value: Any, *, what: str) -> dict[int, Any]:
     except vol.Invalid as err:
         raise MalformedError(f"{what} payload: {_explain(err)}") from err
     return result
+
+
+# --- A note's configuration (§2.1 "Configuration data model", N7a, M4) ----------------------------------
+
+#: The integers a configuration may hold: CBOR major types 0 and 1 (-2^64 ... 2^64-1), never a bignum.
+_MIN_CONFIG_INT = -(2**64)
+
+
+#: Where a note's configuration sits (E4): the note payload map is at depth 1, its label 17 value at 2.
+_CONFIG_DEPTH = 2
+
+
+def check_config(config: Any) -> None:
+    """A note's configuration: N7a (data model, MalformedError) then N7b (size, TooLargeError); also M4.
+
+    The configuration is the one open-ended value of the contract, so its data model is closed here rather
+    than left to what a CBOR library happens to build: text-keyed maps, arrays, integers of major types
+    0/1, text, byte strings, true, false and null. Floats, tags (dates, bignums, sets, embedded CBOR, even
+    a COSE_Sign1), `undefined` and other simple values are refused, whatever library decoded them. The
+    registrar runs the same check before it signs, so it never sends what a device would refuse; the
+    depth check is E4's, counted from the configuration's place in the note payload.
+    """
+    if not isinstance(config, dict):
+        raise MalformedError("the configuration is not a map")
+    _check_config_item(config, _CONFIG_DEPTH)
+    if len(dumps(config)) > MAX_CONFIG_SIZE:
+        raise TooLargeError(f"the configuration is over {MAX_CONFIG_SIZE} bytes")
+
+
+def _check_config_item(value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise MalformedError(f"the configuration nests deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | bytes):
+        return
+    if isinstance(value, int):
+        if not _MIN_CONFIG_INT <= value <= MAX_UINT:
+            raise MalformedError("the configuration holds an integer outside 64 bits (a bignum)")
+    elif isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, list) or type(value) is tuple:  # cbor2's simple values are tuples too
+        for item in value:
+            _check_config_item(item, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise MalformedError(f"the configuration has a map key that is not text ({describe(key)})")
+            _check_text(key)
+            _check_config_item(item, depth + 1)
+    else:
+        raise MalformedError(
+            f"the configuration holds {describe(value)}; only maps, arrays, integers, text, byte strings, "
+            "true, false and null are allowed"
+        )
+
+
+def _check_text(value: str) -> None:
+    """Text that has a UTF-8 form (a Python string may hold lone surrogates, which have none)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise MalformedError("the configuration holds text that is not valid Unicode") from err

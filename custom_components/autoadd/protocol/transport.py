@@ -5,6 +5,7 @@ Pure data and encoding: the device's server and the registrar's client do the I/
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import re
 from typing import Final
 
@@ -29,6 +30,9 @@ _CODE_SHAPE: Final = re.compile(r"[a-z_]{1,32}")
 NOT_FOUND: Final = "not_found"
 METHOD_NOT_ALLOWED: Final = "method_not_allowed"
 REQUEST_TIMEOUT: Final = "request_timeout"
+
+#: The whitespace HTTP allows around a media type and its parameters (RFC 9110 §5.6.3, OWS).
+_OWS: Final = " \t"
 
 _ERROR_CODE = 1
 _ERROR_DETAIL = 2
@@ -76,6 +80,19 @@ class PeerError(AutoAddError):
         self.peer_code = peer_code
         self.status = status
         super().__init__(f"the device answered {status} {peer_code}: {detail}")
+
+
+def is_cbor_content_type(fields: Sequence[str]) -> bool:
+    """Whether a request's Content-Type fields say `application/cbor` (§9 rule 2).
+
+    There must be exactly one field. Its media type is what comes before the first `;`, without the
+    whitespace around it, compared with `application/cbor` ignoring ASCII case; the parameters after it
+    are ignored, whatever they are. Two implementations following this agree on every header: one that
+    parsed parameters strictly would refuse what another takes."""
+    if len(fields) != 1:
+        return False
+    media_type = fields[0].split(";", 1)[0].strip(_OWS)
+    return media_type.isascii() and media_type.lower() == MEDIA_TYPE
 
 
 def error_body(code: str, detail: str) -> bytes:
