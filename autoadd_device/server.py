@@ -200,7 +200,12 @@ async def _connection_deadlines(request: web.Request, handler: _Handler) -> web.
 @web.middleware
 async def _last_resort(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """aiohttp's own refusals get the CBOR error map; an unexpected exception is `malformed`, logged by
-    type and place only."""
+    type and place only. A request with two Content-Type fields is not HTTP one can read (the field is a
+    singleton, RFC 9110 §8.3): `400` here, as newer aiohttp's parser answers itself (§9 rule 2, check 1)."""
+    if len(request.headers.getall(hdrs.CONTENT_TYPE, [])) > 1:
+        response = error_response(MALFORMED, "the request has more than one Content-Type field")
+        response.force_close()
+        return response
     try:
         return await handler(request)
     except web.HTTPException as err:
