@@ -11,7 +11,8 @@ never read one signed payload two ways.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+import threading
+from typing import IO, Any, cast
 
 import cbor2
 
@@ -22,9 +23,39 @@ from .errors import MalformedError, TooLargeError, describe
 MAX_DEPTH = 16
 
 
+class _Encoders(threading.local):
+    """One canonical encoder per thread, kept between calls, writing into a list of chunks.
+
+    `cbor2.dumps` builds a buffer and an encoder per call, which costs more than encoding a link; every
+    decode re-encodes what it read, so this is paid several times per link. The encoder writes each
+    item as a new `bytes` object, so collecting them is enough. An encoder that raised is replaced, so
+    nothing a failed encoding left behind can reach the next one.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.chunks: list[bytes] = []
+        #: What the encoder writes to: anything with a `write` method.
+        self.write = self.chunks.append
+        self.encoder = cbor2.CBOREncoder(cast("IO[bytes]", self), canonical=True)
+
+
+_ENCODERS = _Encoders()
+
+
 def dumps(value: Any) -> bytes:
-    """Deterministic CBOR."""
-    return cbor2.dumps(value, canonical=True)
+    """Deterministic CBOR: what `cbor2.dumps(value, canonical=True)` gives, byte for byte."""
+    state = _ENCODERS
+    try:
+        state.encoder.encode(value)
+        return b"".join(state.chunks)
+    except BaseException:
+        state.reset()
+        raise
+    finally:
+        state.chunks.clear()
 
 
 def _check(value: Any, what: str, level: int = 1) -> None:
@@ -35,6 +66,9 @@ def _check(value: Any, what: str, level: int = 1) -> None:
     """
     if level > MAX_DEPTH:
         raise MalformedError(f"{what} nests deeper than {MAX_DEPTH} levels")
+    kind = type(value)
+    if kind is bytes or kind is int or kind is str:  # most of what is decoded: leaves, checked by type alone
+        return
     if isinstance(value, list | tuple | set | frozenset):
         for item in value:
             _check(item, what, level + 1)

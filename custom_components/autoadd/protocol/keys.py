@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 import hashlib
+import threading
 
 from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -43,6 +44,9 @@ def generate_private_key(key_type: KeyType = KeyType.ED25519) -> PrivateKey:
 
 def key_type_of(key: PrivateKey | PublicKey) -> KeyType:
     """Say which allowed type a key is, or refuse it."""
+    known = _FORMS.kind(key)
+    if known is not None:
+        return known
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return KeyType.ED25519
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
@@ -71,28 +75,107 @@ def _checked_private(key: object) -> PrivateKey:
     raise UnsupportedAlgorithmError(f"{type(key).__name__} is not an Ed25519 or P-256 key")
 
 
+#: DER SubjectPublicKeyInfo up to the key itself: Ed25519 (RFC 8410 §4) and P-256 with the named curve and
+#: an uncompressed point (RFC 5480 §2). cryptography writes exactly these, so a key's wire form is the
+#: prefix followed by its raw public key; reading it that way skips an export through OpenSSL's encoders.
+_SPKI_PREFIX_ED25519 = bytes.fromhex("302a300506032b6570032100")
+_SPKI_PREFIX_P256 = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+
+
+class _WireForms:
+    """What is known about public keys in use, so each key is parsed and exported once, not per use.
+
+    A chain verify names every owner key several times (kid lookup, signer, owner fingerprints), and each
+    DER export costs about as much as a fifth of a signature check; the same owner keys come back in link
+    after link and chain after chain. Key objects are immutable but neither hashable nor weakly
+    referenceable, so entries are keyed by identity and hold the key itself: its id cannot be reused while
+    the entry lives. Keys read from the wire are also kept by their bytes (reading is a pure function of
+    them), with their type. The oldest entries go first once `size` are held.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: dict[int, tuple[PublicKey, bytes, bytes, KeyType | None]] = {}
+        self._read: dict[bytes, PublicKey] = {}
+        self._lock = threading.Lock()  # verification may run in executor threads as well as the loop
+
+    def get(self, key: PublicKey) -> tuple[bytes, bytes] | None:
+        entry = self._entries.get(id(key))
+        return (entry[1], entry[2]) if entry is not None and entry[0] is key else None
+
+    def kind(self, key: PrivateKey | PublicKey) -> KeyType | None:
+        entry = self._entries.get(id(key))
+        return entry[3] if entry is not None and entry[0] is key else None
+
+    def read(self, der: bytes) -> PublicKey | None:
+        return self._read.get(der)
+
+    def put(self, key: PublicKey, der: bytes, kind: KeyType | None = None) -> tuple[bytes, bytes]:
+        forms = (der, hashlib.sha256(der).digest())
+        with self._lock:
+            if len(self._entries) >= self._size:
+                del self._entries[next(iter(self._entries))]
+            self._entries[id(key)] = (key, *forms, kind)
+            if kind is not None:
+                if len(self._read) >= self._size:
+                    del self._read[next(iter(self._read))]
+                self._read[der] = key
+        return forms
+
+
+_FORMS = _WireForms(4096)
+
+
+def _wire_forms(key: PublicKey) -> tuple[bytes, bytes]:
+    known = _FORMS.get(key)
+    if known is not None:
+        return known
+    return _FORMS.put(
+        key,
+        key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+    )
+
+
 def public_key_to_bytes(key: PublicKey) -> bytes:
     """The wire form of a public key: DER SubjectPublicKeyInfo."""
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return _wire_forms(key)[0]
+
+
+def _spki(key: PublicKey) -> bytes:
+    """The canonical DER of a checked key, built from its raw form (see `_SPKI_PREFIX_ED25519`)."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return _SPKI_PREFIX_ED25519 + key.public_bytes_raw()
+    return _SPKI_PREFIX_P256 + key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 def public_key_from_bytes(data: bytes) -> PublicKey:
     """Load a public key from its wire form, refusing anything but Ed25519 and P-256."""
     if len(data) > _MAX_KEY_BYTES:
         raise InvalidKeyError("public key is larger than any Ed25519 or P-256 key")
+    cacheable = type(data) is bytes  # only immutable bytes are kept (a caller may pass a bytearray)
+    known = _FORMS.read(data) if cacheable else None
+    if known is not None:
+        return known
     try:
         key = serialization.load_der_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as err:
         raise InvalidKeyError(f"not a DER SubjectPublicKeyInfo ({describe(err)})") from err
     checked = _checked_public(key)
-    if public_key_to_bytes(checked) != data:
+    # The canonical form, read cheaply; anything else is compared with the full export, so a key is
+    # refused exactly when its export differs from the bytes received.
+    if _spki(checked) != data and public_key_to_bytes(checked) != data:
         raise InvalidKeyError("public key is not in canonical DER form")
+    if cacheable:  # a checked key that is not Ed25519 is P-256
+        kind = KeyType.ED25519 if isinstance(checked, ed25519.Ed25519PublicKey) else KeyType.P256
+        _FORMS.put(checked, data, kind)
     return checked
 
 
 def fingerprint(key: PublicKey) -> bytes:
     """SHA-256 over the key's wire form: how a key is named in headers, logs and the UI."""
-    return hashlib.sha256(public_key_to_bytes(key)).digest()
+    return _wire_forms(key)[1]
 
 
 #: Groups of four hex digits a fingerprint is shown with (§2.3): 128 bits, so making a key that shows the
