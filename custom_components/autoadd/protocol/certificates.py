@@ -127,7 +127,8 @@ class VerifiedCertificateChain:
         )
 
 
-def _within_validity(cert: x509.Certificate, now: dt.datetime, what: str) -> None:
+def within_validity(cert: x509.Certificate, now: dt.datetime, what: str) -> None:
+    """Refuse a certificate that is not valid at `now`."""
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise UntrustedManufacturerError(
             f"{what} is valid from {cert.not_valid_before_utc:%Y-%m-%d} "
@@ -227,7 +228,7 @@ def verify_certificate_chain(
     if leaf_usage is not None and not leaf_usage.digital_signature:
         raise UntrustedManufacturerError(f"{what}: the signing certificate may not sign (keyUsage)")
     for position, cert in enumerate(chain):
-        _within_validity(cert, now, f"{what} certificate {position}")
+        within_validity(cert, now, f"{what} certificate {position}")
     for position in range(1, len(chain)):
         if not _issued_by(chain[position - 1], chain[position]):
             raise UntrustedManufacturerError(
@@ -237,7 +238,7 @@ def verify_certificate_chain(
     top = chain[-1]
     for root in roots:
         if _issued_by(top, root):
-            _within_validity(root, now, f"{what} root")
+            within_validity(root, now, f"{what} root")
             _check_issuer(root, len(chain) - 1, f"{what} root")
             return VerifiedCertificateChain(leaf=leaf, root=root)
     raise UntrustedManufacturerError(f"{what} does not chain to a trusted manufacturer root")

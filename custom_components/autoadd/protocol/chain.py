@@ -280,7 +280,7 @@ def read_invoice(
     issued_at = fields[Label.ISSUED_AT]
     manufacturer: VerifiedCertificateChain | None = None
     if roots is not None:
-        when = _issue_time(issued_at)
+        when = issue_time(issued_at)
         # `now + CLOCK_SKEW` would overflow for a clock set near year 9999; `when` is at most year 6325.
         if when - CLOCK_SKEW > now:
             raise UntrustedManufacturerError(
@@ -318,7 +318,7 @@ def read_invoice(
     )
 
 
-def _issue_time(issued_at: int) -> dt.datetime:
+def issue_time(issued_at: int) -> dt.datetime:
     """An invoice's `issued_at` (a uint, seconds since 1970) as the UTC time its signer chain is checked at.
 
     Built by adding to the epoch, not with `fromtimestamp`, which depends on the platform's time_t and

@@ -27,7 +27,7 @@ import voluptuous as vol
 
 from . import cose
 from .certificates import certificate_to_der
-from .chain import VerifiedChain, chain_links, extend, verify_chain
+from .chain import VerifiedChain, chain_links, extend
 from .const import (
     HASH_SIZE,
     MAX_BUNDLE_SIZE,
@@ -51,8 +51,9 @@ from .errors import (
     UnknownSessionError,
     WrongDeviceError,
 )
-from .idevid import DeviceIdentity, verify_idevid
+from .idevid import DeviceIdentity
 from .keys import PrivateKey, PublicKey, fingerprint, public_key_from_bytes, public_key_to_bytes
+from .known import Known, roots_key, verify_chain_again, verify_idevid_again
 from .schema import array, byte_string, cbor_map, check_config, exactly, uint, validate
 
 _NONCE = byte_string(NONCE_SIZE)
@@ -143,6 +144,8 @@ class ProvenDevice:
     identity: DeviceIdentity
     chain: VerifiedChain
     device_nonce: bytes
+    #: What this proof established, for verifying the device's next answer cheaply.
+    known: Known
 
     @property
     def device_id(self) -> bytes:
@@ -208,8 +211,12 @@ class RegistrarHandshake:
         *,
         roots: Sequence[x509.Certificate],
         now: dt.datetime,
+        known: Known | None = None,
     ) -> ProvenDevice:
-        """Verify the device's answer: IDevID chain, invoice chain, and the proof bound to this session."""
+        """Verify the device's answer: IDevID chain, invoice chain, and the proof bound to this session.
+
+        `known` is what an earlier proof of this device established (`ProvenDevice.known`): the parts of
+        the answer that are byte-for-byte what it verified are not verified again (known.py)."""
         if self.device is not None:
             raise HandshakeStateError("the proof for this session was already read")
         value = loads(bundle, what="proof bundle", max_size=MAX_BUNDLE_SIZE)
@@ -223,8 +230,8 @@ class RegistrarHandshake:
         if not isinstance(idevid_chain, list) or not all(isinstance(cert, bytes) for cert in idevid_chain):
             raise MalformedError("the IDevID chain is not an array of DER certificates")
         proof = _open(proof_bytes, ContentType.PROOF, "proof")
-        identity = verify_idevid(idevid_chain, roots, now)
-        chain = verify_chain(chain_links(links), roots=roots, now=now, device=identity)
+        identity = verify_idevid_again(idevid_chain, roots, now, known)
+        chain = verify_chain_again(chain_links(links), roots=roots, now=now, device=identity, known=known)
         if proof.kid != identity.device_id:
             raise BadSignatureError("the proof's kid is not the device identifier")
         cose.verify(proof, identity.public_key, what="the proof")
@@ -237,7 +244,12 @@ class RegistrarHandshake:
             raise NonceMismatchError("the proof answers another registrar's hello")
         if fields[Label.CHAIN_HEAD] != chain.head.digest or fields[Label.CHAIN_LENGTH] != len(chain.links):
             raise ChainHeadMismatchError("the proof is bound to another chain head than the chain sent")
-        self.device = ProvenDevice(identity, chain, fields[Label.DEVICE_NONCE])
+        self.device = ProvenDevice(
+            identity,
+            chain,
+            fields[Label.DEVICE_NONCE],
+            Known(tuple(idevid_chain), identity, chain, roots_key(roots)),
+        )
         return self.device
 
     def make_note(

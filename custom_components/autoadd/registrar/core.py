@@ -40,6 +40,7 @@ from .record import Address, ChangeKind, DeviceRecord, Phase, txt_digest
 from .schedule import MAX_CONCURRENT, AttemptQueue, Urgency, Waiting, urgency_of
 from .session import Purpose
 from .state import RegistrarState
+from .verified import VerifiedMemo
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ class Registrar:
         self.durable: set[str] = {device_id for device_id, r in state.devices.items() if r.chain}
         #: Digest of the TXT record each device last announced (record.txt_digest).
         self.announced_txt: dict[str, str] = {}
+        #: What earlier proofs verified, so that a known device's next proof checks only what is new.
+        self.verified = VerifiedMemo()
+        self._roots: tuple[tuple[str, ...], list[x509.Certificate]] = ((), [])
         self.closed = False
         self.active_handshakes = 0
         self.peak_handshakes = 0
@@ -115,8 +119,11 @@ class Registrar:
 
     @property
     def roots(self) -> list[x509.Certificate]:
-        """The trusted manufacturer root certificates."""
-        return [root.certificate() for root in self.state.roots]
+        """The trusted manufacturer root certificates (parsed once per change of the list)."""
+        pems = tuple(root.pem for root in self.state.roots)
+        if pems != self._roots[0]:
+            self._roots = (pems, [root.certificate() for root in self.state.roots])
+        return list(self._roots[1])
 
     def now(self) -> str:
         """The current time, as stored."""

@@ -55,9 +55,12 @@ async def prove(
     """Hello and proof: the only way to learn anything about a device."""
     session = RegistrarHandshake(registrar.home.key, issued_at=registrar.timestamp())
     bundle: bytes = await ask(conn.hello(session.hello))
-    proven = session.read_proof(bundle, roots=registrar.roots, now=registrar.clock())
+    proven = session.read_proof(
+        bundle, roots=registrar.roots, now=registrar.clock(), known=registrar.verified.get(device_id)
+    )
     if proven.device_id.hex() != device_id:
         raise WrongDeviceError(f"the device announced {device_id[:12]} but proved another identity")
+    registrar.verified.put(device_id, proven.known)
     return session, proven
 
 
