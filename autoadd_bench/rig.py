@@ -1,8 +1,8 @@
 """The registrar core in one process with in-memory devices: what the in-process figures run on.
 
 The host's side is what Home Assistant's adapter does, minus Home Assistant: a durable save serialises
-the whole state to JSON (storage.py writes `state.as_dict()` as JSON), the owner is told nothing, and the
-scheduler runs tasks on this loop. Devices answer through the protocol's DeviceResponder; the CPU time
+the whole state to JSON (storage.py writes `state.as_dict()`, which HA encodes with orjson), the owner
+is told nothing, and the scheduler runs tasks on this loop. Devices answer through the protocol's DeviceResponder; the CPU time
 spent on the device side is counted apart (`Devices.cpu`) so that a figure can leave it out, and every
 signature check is counted by side (`Counter`).
 """
@@ -13,10 +13,11 @@ import asyncio
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 import itertools
-import json
 import time
 from typing import Any
 from unittest import mock
+
+import orjson
 
 from custom_components.autoadd.protocol import certificates, cose
 from custom_components.autoadd.protocol.keys import KeyType
@@ -114,7 +115,8 @@ class _Connection:
 
 
 class JsonPersistence:
-    """Durable saves as the HA adapter makes them: the whole state as JSON, every time."""
+    """Durable saves as the HA adapter makes them: the whole state as JSON (orjson, as Home Assistant's
+    store writes it), every time."""
 
     def __init__(self) -> None:
         self.state: RegistrarState | None = None
@@ -122,10 +124,10 @@ class JsonPersistence:
         self.bytes = 0
 
     async def save_keys(self, keys: HomeKeys) -> None:
-        json.dumps(keys.as_dict())
+        orjson.dumps(keys.as_dict())
 
     async def save_state(self, state: RegistrarState) -> None:
-        self.bytes = len(json.dumps(state.as_dict()))
+        self.bytes = len(orjson.dumps(state.as_dict()))
         self.writes += 1
         await asyncio.sleep(0)
 

@@ -75,6 +75,8 @@ class DurableStore(Store[dict[str, Any]]):
             if self._data is None:
                 return
             data, self._data = self._data, None
+            if "data_func" in data:  # taken here, in the event loop; encoded in the executor
+                data["data"] = data.pop("data_func")()
             try:
                 await self._async_write_data(data)
             except (SerializationError, WriteError, OSError) as err:
@@ -89,7 +91,9 @@ class RegistrarStore(DurableStore):
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Open the store."""
-        super().__init__(hass, STATE_VERSION, REGISTRAR_STORE)
+        # Serialised in the executor: the data is made in the event loop (RegistrarState.as_dict, which
+        # shares nothing with the live state), and a large store's JSON would otherwise stall the loop.
+        super().__init__(hass, STATE_VERSION, REGISTRAR_STORE, serialize_in_event_loop=False)
 
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]

@@ -37,7 +37,8 @@ def test_quick_bench_reports_every_in_process_figure(tmp_path: Path) -> None:
     assert results["quick"] is True
     assert results["machine"]["cores"] >= 1
     for fig in figures.values():
-        assert fig["value"] is not None and fig["value"] >= 0, fig
+        assert fig["value"] is not None, fig
+        assert fig["value"] >= 0, fig
         assert fig["met"] == (fig["value"] <= fig["target"])
         assert fig["label"] in run.stdout  # the table names it beside its target
     # A known device's proof is checked with two verifications, however long its chain: counted, not timed.

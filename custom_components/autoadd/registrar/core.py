@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
@@ -139,18 +140,36 @@ class Registrar:
 
     # --- persistence and history --------------------------------------------------------------------------
 
-    async def commit[T](self, mutate: Callable[[], T]) -> T:
+    async def commit[T](self, mutate: Callable[[], T], *, devices: Sequence[str] | None = None) -> T:
         """Apply `mutate` and put the state on disk before returning; if the write fails, memory is
-        put back as it was and PersistError raised."""
+        put back as it was and PersistError raised. `devices` names the only records `mutate` touches
+        (then only they are copied to put back); None means it may touch anything."""
         async with self._commit_lock:
-            before = self.state.snapshot()
+            before = self.state.snapshot() if devices is None else None
+            records = (
+                {} if devices is None else {d: copy.deepcopy(self.state.devices.get(d)) for d in devices}
+            )
             try:
                 result = mutate()
                 await self.persistence.save_state(self.state)
             except BaseException:
-                self.state.restore(before)
+                if before is not None:
+                    self.state.restore(before)
+                for device_id, record in records.items():
+                    if record is None:
+                        self.state.devices.pop(device_id, None)
+                    else:
+                        self.state.devices[device_id] = record
                 raise
-            self.durable = {device_id for device_id, r in self.state.devices.items() if r.chain}
+            if devices is None:
+                self.durable = {device_id for device_id, r in self.state.devices.items() if r.chain}
+            else:
+                for device_id in devices:
+                    stored = self.state.devices.get(device_id)
+                    if stored is not None and stored.chain:
+                        self.durable.add(device_id)
+                    else:
+                        self.durable.discard(device_id)
         return result
 
     def changed(self, device_id: str) -> None:

@@ -72,7 +72,9 @@ async def hand_over(registrar: Registrar, device_id: str, new_owner: PublicKey) 
         rotation=before.rotation if before else False,
     )
     try:
-        await registrar.commit(lambda: machine.begin_change(registrar.state.devices[device_id], change))
+        await registrar.commit(
+            lambda: machine.begin_change(registrar.state.devices[device_id], change), devices=[device_id]
+        )
     except PersistError as err:
         raise StepError("storage_failed") from err
     record = registrar.state.devices[device_id]
@@ -129,7 +131,9 @@ async def cancel_hand_over(registrar: Registrar, device_id: str) -> bool:
         rotation=old.rotation,
     )
     try:
-        await registrar.commit(lambda: machine.begin_change(registrar.state.devices[device_id], change))
+        await registrar.commit(
+            lambda: machine.begin_change(registrar.state.devices[device_id], change), devices=[device_id]
+        )
     except PersistError as err:
         raise StepError("storage_failed") from err
     registrar.tell(registrar.state.devices[device_id], [("handover_cancel_signed", {})])

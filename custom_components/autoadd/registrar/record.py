@@ -10,12 +10,14 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+import functools
 import hashlib
 from typing import Any, ClassVar, Self
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def b64(data: bytes) -> str:
-    """Bytes as text for JSON storage."""
+    """Bytes as text for JSON storage (links are saved again with every save: encoded once each)."""
     return base64.b64encode(data).decode("ascii")
 
 
@@ -258,7 +260,7 @@ class DeviceRecord:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """Stored form."""
+        """Stored form: new containers throughout, so that it can be encoded in another thread."""
         return {
             "device_id": self.device_id,
             "phase": self.phase.value,
@@ -267,7 +269,7 @@ class DeviceRecord:
             "serial_number": self.serial_number,
             "manufacturer_root": self.manufacturer_root,
             "chain": [b64(link) for link in self.chain],
-            "owners": self.owners,
+            "owners": list(self.owners),
             "change": self.change.as_dict() if self.change else None,
             "approval": self.approval.as_dict() if self.approval else None,
             "refusal": self.refusal.as_dict() if self.refusal else None,
@@ -278,8 +280,8 @@ class DeviceRecord:
             "last_seen": self.last_seen,
             "lost_key": self.lost_key,
             "blocked_from": self.blocked_from.value if self.blocked_from else None,
-            "flags": self.flags,
-            "history": self.history,
+            "flags": list(self.flags),
+            "history": [dict(entry) for entry in self.history],
         }
 
     @classmethod

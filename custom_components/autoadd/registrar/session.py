@@ -138,7 +138,7 @@ async def _onboard(
     if registrar.blocked(proven.device_id.hex()):
         return  # blocked during the attempt: nothing more is sent
     if proven.device_id.hex() not in registrar.durable:
-        await registrar.commit(lambda: _remember(registrar, proven))
+        await registrar.commit(lambda: _remember(registrar, proven), devices=[proven.device_id.hex()])
     if verdict.links:
         _mark_sent(registrar, proven.device_id.hex())
     note = session.make_note(signer=verdict.signer, issued_at=registrar.timestamp(), links=verdict.links)

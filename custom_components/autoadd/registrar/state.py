@@ -67,12 +67,12 @@ class RegistrarState:
     rotation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form."""
+        """JSON form, sharing nothing mutable with the state (it is encoded in another thread)."""
         return {
             "roots": [root.as_dict() for root in self.roots],
             "devices": {key: record.as_dict() for key, record in self.devices.items()},
-            "revoked_roots": self.revoked_roots,
-            "rotation": self.rotation,
+            "revoked_roots": copy.deepcopy(self.revoked_roots),
+            "rotation": copy.deepcopy(self.rotation),
         }
 
     @classmethod
