@@ -3,8 +3,8 @@
 The host's side is what Home Assistant's adapter does, minus Home Assistant: a durable save serialises
 the whole state to JSON (storage.py writes `state.as_dict()`, which HA encodes with orjson), the owner
 is told nothing, and the scheduler runs tasks on this loop. Devices answer through the protocol's
-DeviceResponder; the CPU time spent on the device side is counted apart (`Devices.cpu`) so that a figure can leave it out, and every
-signature check is counted by side (`Counter`).
+DeviceResponder; the CPU time spent on the device side is counted apart (`Devices.cpu`) so that a
+figure can leave it out, and every signature check is counted by side (`Counter`).
 """
 
 from __future__ import annotations
