@@ -77,6 +77,7 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
     AutoAddSensorDescription(
         key="last_seen",
         translation_key="last_seen",
+        entity_registry_enabled_default=False,  # diagnostic detail: noise in a home of many devices
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: datetime.fromisoformat(record.last_seen) if record.last_seen else None,
@@ -84,6 +85,7 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
     AutoAddSensorDescription(
         key="owners",
         translation_key="owners",
+        entity_registry_enabled_default=False,  # diagnostic detail: noise in a home of many devices
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: len(record.owners),
@@ -92,6 +94,7 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
     AutoAddSensorDescription(
         key="chain_length",
         translation_key="chain_length",
+        entity_registry_enabled_default=False,  # diagnostic detail: noise in a home of many devices
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: len(record.chain),

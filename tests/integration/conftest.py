@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, MagicMock, patch
+from unittest.mock import AsyncMock, MagicMock, PropertyMock, patch
 
 import aiohttp
 from aiohttp import web
@@ -52,6 +52,17 @@ def allow_loopback_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     """The devices of these tests listen on 127.0.0.1, which the registrar contacts only when told to
     (AUTOADD_ALLOW_LOOPBACK, as the demo sets it); a test of that rule unsets it."""
     monkeypatch.setenv("AUTOADD_ALLOW_LOOPBACK", "1")
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Entities the integration leaves disabled are enabled (as Home Assistant's own tests do it)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.const import DOMAIN
@@ -225,6 +226,7 @@ async def test_a_change_shows_sent_until_the_device_confirms_it(
     assert events[-3:] == ["handover_signed", "handover_cancel_signed", "handover_cancelled"]
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_owners_and_chain_sensors(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
@@ -247,6 +249,7 @@ async def test_owners_and_chain_sensors(
     assert "fingerprints" not in last_seen.attributes
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_chain_length_follows_the_proven_chain(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
