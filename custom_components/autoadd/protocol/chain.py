@@ -56,7 +56,14 @@ from .errors import (
     WrongDeviceError,
 )
 from .idevid import DeviceIdentity
-from .keys import PrivateKey, PublicKey, fingerprint, public_key_from_bytes, public_key_to_bytes
+from .keys import (
+    PrivateKey,
+    PublicKey,
+    fingerprint,
+    public_key_from_bytes,
+    public_key_of,
+    public_key_to_bytes,
+)
 from .schema import array, byte_string, cbor_map, exactly, text, uint, validate
 
 #: How far an invoice's issue time may be ahead of the verifier's clock.
@@ -196,7 +203,7 @@ def issue_link(
     issued_at: int,
 ) -> bytes:
     """Sign link n > 0 extending `head`; `signer` must be one of the head's owners."""
-    if not head.is_owner(signer.public_key()):
+    if not head.is_owner(public_key_of(signer)):
         raise SignerNotOwnerError("the signing key is not an owner of the chain head")
     payload: dict[int, Any] = {
         Label.VERSION: PROTOCOL_VERSION,
@@ -207,7 +214,7 @@ def issue_link(
         Label.REASON: reason.value,
         Label.ISSUED_AT: issued_at,
     }
-    return cose.sign(payload, ContentType.LINK, signer, kid=fingerprint(signer.public_key()))
+    return cose.sign(payload, ContentType.LINK, signer, kid=fingerprint(public_key_of(signer)))
 
 
 # --- Verifying ------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from .keys import (
     PrivateKey,
     PublicKey,
     algorithm_for,
+    derived,
     private_key_to_pem,
 )
 
@@ -100,7 +101,10 @@ def sign(
     if x5chain:
         protected[HEADER_X5CHAIN] = list(x5chain)
     message = COSE.new(deterministic_header=True).encode_and_sign(
-        dumps(payload), _cose_key(key, private_key_to_pem(key)), protected=protected, unprotected={}
+        dumps(payload),
+        derived(key, "cose", lambda: _cose_key(key, private_key_to_pem(key))),
+        protected=protected,
+        unprotected={},
     )
     assert isinstance(message, bytes)
     # cwt encodes headers deterministically; re-encode once so the whole object is, byte for byte.

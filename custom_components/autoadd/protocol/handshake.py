@@ -52,7 +52,14 @@ from .errors import (
     WrongDeviceError,
 )
 from .idevid import DeviceIdentity
-from .keys import PrivateKey, PublicKey, fingerprint, public_key_from_bytes, public_key_to_bytes
+from .keys import (
+    PrivateKey,
+    PublicKey,
+    fingerprint,
+    public_key_from_bytes,
+    public_key_of,
+    public_key_to_bytes,
+)
 from .known import Known, roots_key, verify_chain_again, verify_idevid_again
 from .schema import array, byte_string, cbor_map, check_config, exactly, uint, validate
 
@@ -240,7 +247,7 @@ class RegistrarHandshake:
             raise WrongDeviceError("the proof names another device")
         if fields[Label.REGISTRAR_NONCE] != self.registrar_nonce:
             raise NonceMismatchError("the proof answers another hello (registrar nonce)")
-        if fields[Label.REGISTRAR_FINGERPRINT] != fingerprint(self._home_key.public_key()):
+        if fields[Label.REGISTRAR_FINGERPRINT] != fingerprint(public_key_of(self._home_key)):
             raise NonceMismatchError("the proof answers another registrar's hello")
         if fields[Label.CHAIN_HEAD] != chain.head.digest or fields[Label.CHAIN_LENGTH] != len(chain.links):
             raise ChainHeadMismatchError("the proof is bound to another chain head than the chain sent")
@@ -264,7 +271,7 @@ class RegistrarHandshake:
         if self.device is None or self.note is not None:
             raise HandshakeStateError("a note follows one good proof, once")
         new_chain = extend(self.device.chain, links)
-        if not new_chain.head.is_owner(signer.public_key()):
+        if not new_chain.head.is_owner(public_key_of(signer)):
             raise NotOwnerError("this home key is not a current owner of the device's chain")
         payload: dict[int, Any] = {
             Label.VERSION: PROTOCOL_VERSION,
@@ -279,7 +286,7 @@ class RegistrarHandshake:
             value = dict(config) if isinstance(config, Mapping) else config
             check_config(value)
             payload[Label.CONFIG] = value
-        self.note = cose.sign(payload, ContentType.NOTE, signer, kid=fingerprint(signer.public_key()))
+        self.note = cose.sign(payload, ContentType.NOTE, signer, kid=fingerprint(public_key_of(signer)))
         self._note_head = new_chain.head.digest
         return self.note
 

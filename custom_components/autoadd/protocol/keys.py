@@ -6,9 +6,11 @@ the one X.509 certificates already carry. A fingerprint is SHA-256 over those ex
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 import hashlib
 import threading
+from typing import Any
 
 from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -171,6 +173,46 @@ def public_key_from_bytes(data: bytes) -> PublicKey:
         kind = KeyType.ED25519 if isinstance(checked, ed25519.Ed25519PublicKey) else KeyType.P256
         _FORMS.put(checked, data, kind)
     return checked
+
+
+class _Own:
+    """Per private key in use (few: the home keys, a device's IDevID key), what is derived from it once:
+    its public key object (so that the wire forms above are found again) and whatever a caller keeps
+    under a name (cose.py keeps its signing key object). Keyed by identity, holding the key itself."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: dict[int, tuple[PrivateKey, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, key: PrivateKey) -> dict[str, Any]:
+        entry = self._entries.get(id(key))
+        if entry is not None and entry[0] is key:
+            return entry[1]
+        derived: dict[str, Any] = {"public": key.public_key()}
+        with self._lock:
+            if len(self._entries) >= self._size:
+                del self._entries[next(iter(self._entries))]
+            self._entries[id(key)] = (key, derived)
+        return derived
+
+
+_OWN = _Own(256)
+
+
+def public_key_of(key: PrivateKey) -> PublicKey:
+    """The key's public key, the same object every time (its fingerprint and DER are computed once)."""
+    public: PublicKey = _OWN.of(key)["public"]
+    return public
+
+
+def derived[T](key: PrivateKey, name: str, make: Callable[[], T]) -> T:
+    """What `make()` derives from `key`, made once per key and kept under `name`."""
+    forms = _OWN.of(key)
+    if name not in forms:
+        forms[name] = make()
+    value: T = forms[name]
+    return value
 
 
 def fingerprint(key: PublicKey) -> bytes:

@@ -17,6 +17,7 @@ from custom_components.autoadd.protocol.keys import (
     generate_private_key,
     private_key_from_pem,
     private_key_to_pem,
+    public_key_of,
 )
 
 
@@ -36,7 +37,7 @@ class HomeKey:
     @property
     def fingerprint(self) -> bytes:
         """The public key's fingerprint."""
-        return fingerprint(self.key.public_key())
+        return fingerprint(public_key_of(self.key))
 
     def as_dict(self) -> dict[str, str]:
         """Stored form."""
@@ -120,12 +121,12 @@ class HomeKeys:
 
     def held(self) -> set[bytes]:
         """Fingerprints of the keys whose private part this home still holds."""
-        return {fingerprint(key.public_key()) for key in self.signing_keys()}
+        return {fingerprint(public_key_of(key)) for key in self.signing_keys()}
 
     def signer_for(self, owners: tuple[PublicKey, ...]) -> PrivateKey | None:
         """The first private key this home holds among `owners` (current first)."""
         wanted = {fingerprint(owner) for owner in owners}
-        return next((key for key in self.signing_keys() if fingerprint(key.public_key()) in wanted), None)
+        return next((key for key in self.signing_keys() if fingerprint(public_key_of(key)) in wanted), None)
 
     def as_dict(self) -> dict[str, Any]:
         """Stored form."""

@@ -14,6 +14,7 @@ Announcements, `/info` answers, `204`s and error bodies are not evidence: they o
 from __future__ import annotations
 
 from enum import StrEnum
+import functools
 import hashlib
 
 from custom_components.autoadd.protocol.chain import VerifiedChain
@@ -107,8 +108,9 @@ def move(record: DeviceRecord, to: Phase, evidence: Evidence) -> None:
     record.phase = to
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def digest(link: bytes) -> bytes:
-    """SHA-256 of a link's exact bytes."""
+    """SHA-256 of a link's exact bytes (each stored link is compared with every proof: hashed once)."""
     return hashlib.sha256(link).digest()
 
 
