@@ -10,7 +10,6 @@ from unittest.mock import patch
 
 from autoadd_bench.rig import Rig
 from custom_components.autoadd.protocol.const import MAX_CHAIN_LINKS
-from custom_components.autoadd.registrar import session
 from custom_components.autoadd.registrar.record import Phase
 
 
@@ -29,7 +28,7 @@ async def test_a_long_new_chain_is_checked_in_a_worker_thread_and_onboarded() ->
     rig = Rig()
     device = rig.maker.device(rig.home.key, links=MAX_CHAIN_LINKS)
     calls, to_thread = _counting_threads()
-    with patch.object(session.asyncio, "to_thread", to_thread):
+    with patch("custom_components.autoadd.registrar.session.asyncio.to_thread", to_thread):
         await rig.onboard(device)
         record = rig.registrar.state.devices[device.device_id]
         assert record.phase is Phase.ONBOARDED
@@ -51,7 +50,7 @@ async def test_a_forged_long_chain_is_refused_the_same_way_off_the_loop() -> Non
     device.links[-1] = bytes(forged)
     device.chain = dataclasses.replace(device.chain, links=tuple(device.links))  # what it will send
     calls, to_thread = _counting_threads()
-    with patch.object(session.asyncio, "to_thread", to_thread):
+    with patch("custom_components.autoadd.registrar.session.asyncio.to_thread", to_thread):
         await rig.onboard(device)
     record = rig.registrar.state.devices[device.device_id]
     assert calls == ["read_proof"]
