@@ -9,7 +9,7 @@ chain once, in order, and stops at the first bad link, naming it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import datetime as dt
 from typing import Any
 
@@ -110,11 +110,11 @@ class ChainHead:
     #: Why this link was added (None for the invoice) and the fingerprint of the owner who signed it.
     reason: LinkReason | None = None
     signer: bytes | None = None
+    #: The owners' fingerprints, in the link's order (derived once: every verdict compares them).
+    owner_fingerprints: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def owner_fingerprints(self) -> tuple[bytes, ...]:
-        """The owners' fingerprints, in the link's order."""
-        return tuple(fingerprint(owner) for owner in self.owners)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "owner_fingerprints", tuple(fingerprint(owner) for owner in self.owners))
 
     def is_owner(self, key: PublicKey) -> bool:
         """Whether `key` is one of the current owners."""
