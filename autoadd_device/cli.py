@@ -27,6 +27,8 @@ from .server import make_app
 from .serving import DeviceServer
 
 _LOGGER = logging.getLogger("autoadd_device")
+#: Devices whose mDNS names are probed at the same time.
+MAX_PROBING = 50
 
 
 def find_device_dirs(paths: Sequence[Path]) -> list[Path]:
@@ -96,29 +98,35 @@ async def run(args: argparse.Namespace, dirs: Sequence[Path], stop: asyncio.Even
         advertiser = Advertiser(addresses, interfaces)
     servers: list[DeviceServer] = []
     limits = ServingLimits(rate=args.rate, burst=args.burst)
-    try:
-        for index, folder in enumerate(dirs):
-            device = ReferenceDevice(folder, clock=time.monotonic)
-            if advertiser is not None:
-                adv = advertiser
+    # Registering a name probes the network for about a second: many devices probe at once, not in turn.
+    probing = asyncio.Semaphore(MAX_PROBING)
 
-                def changed(device: ReferenceDevice = device, adv: Advertiser = adv) -> None:
-                    adv.changed(device)
+    async def start(index: int, folder: Path) -> None:
+        device = ReferenceDevice(folder, clock=time.monotonic)
+        if advertiser is not None:
+            adv = advertiser
 
-                device.on_change = changed
-            server = DeviceServer(make_app(device, limits=limits))
-            bound = await server.start(addresses, args.port + index if args.port else 0)
-            servers.append(server)
-            if advertiser is not None:
+            def changed(device: ReferenceDevice = device, adv: Advertiser = adv) -> None:
+                adv.changed(device)
+
+            device.on_change = changed
+        server = DeviceServer(make_app(device, limits=limits))
+        bound = await server.start(addresses, args.port + index if args.port else 0)
+        servers.append(server)
+        if advertiser is not None:
+            async with probing:
                 await advertiser.register(device, bound)
-            _LOGGER.info(
-                "%s [%s] listening on %s port %d (%s)",
-                device.name,
-                device.device_id.hex()[:12],
-                ",".join(addresses),
-                bound,
-                "claimed" if device.claimed else "unclaimed",
-            )
+        _LOGGER.info(
+            "%s [%s] listening on %s port %d (%s)",
+            device.name,
+            device.device_id.hex()[:12],
+            ",".join(addresses),
+            bound,
+            "claimed" if device.claimed else "unclaimed",
+        )
+
+    try:
+        await asyncio.gather(*(start(index, folder) for index, folder in enumerate(dirs)))
         print(f"autoadd-device: {len(servers)} device(s) running", flush=True)
         await stop.wait()
     finally:
