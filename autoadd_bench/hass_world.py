@@ -187,7 +187,10 @@ class DeviceProcess:
 def clone_records(config: Path, count: int, port: int) -> dict[str, Any]:
     """Replace the stored records by `count` clones of one onboarded record: fresh random device ids,
     each at its own 127.x.y.z host on `port` (where nothing listens), all else the same. Home Assistant
-    must be stopped (its storage would otherwise keep and write back what it read)."""
+    must be stopped (its storage would otherwise keep and write back what it read).
+
+    Unlike onboarded devices, the clones are not in Home Assistant's device registry: the entry's first
+    set-up registers them (nameless, so each entity id is found by trying `_2`, `_3`...)."""
     path = config / REGISTRAR_STORE
     envelope = json.loads(path.read_text())
     records = envelope["data"]["devices"]
