@@ -4,10 +4,16 @@ The TXT record is untrusted: it only says which device identifier to expect and 
 claimed, which decides whether a handshake is worth trying. The handshake proves everything else.
 The addresses are untrusted too: only one the address policy allows is handed on (§10, "Addresses a
 registrar contacts"), so an announcement can't make Home Assistant call its own API or every host at once.
+
+A burst of devices switched on together announces each name once, and a flood of fake names looks the
+same: so every name is kept (up to MAX_PENDING names, oldest dropped) and handed on as the registrar has
+room for it, a known device's at once (Registrar.accepts). Records the announcement carried are read from
+zeroconf's cache; only a name without them costs a query, MAX_RESOLVING at a time.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 import contextlib
 import dataclasses
 import ipaddress
@@ -33,6 +39,9 @@ _DEVICE_ID = re.compile(r"[0-9a-f]{64}")
 RESOLVE_TIMEOUT_MS = 3000
 #: Announcements resolved at once (each is an mDNS query and a task for up to RESOLVE_TIMEOUT_MS).
 MAX_RESOLVING = 32
+#: Announced names waiting for the registrar to have room; past this many the oldest is dropped (it is
+#: tried when it announces again). A name is at most 255 bytes: this bounds them to about 1 MiB.
+MAX_PENDING = 4096
 #: "1" lets the registrar contact devices on loopback: for tests and the demo, never a real home.
 ALLOW_LOOPBACK_ENV = "AUTOADD_ALLOW_LOOPBACK"
 #: Device identifiers whose refused addresses were logged; past this many, no more are (no log flood).
@@ -85,14 +94,22 @@ class AutoAddBrowser:
         self._logged_refusals: set[str] = set()
         #: Service names being resolved: one query per name at a time, and at most MAX_RESOLVING.
         self._resolving: set[str] = set()
+        #: Announced names not handed on yet, oldest first, with their service type.
+        self._pending: OrderedDict[str, str] = OrderedDict()
+        self._zeroconf: Zeroconf | None = None
+        self._dropped = 0
 
     async def async_start(self) -> None:
         """Browse on HA's shared zeroconf instance."""
         aiozc = await zeroconf.async_get_async_instance(self.hass)
+        self._zeroconf = aiozc.zeroconf
+        self.registrar.on_room = self._pump
         self._browser = AsyncServiceBrowser(aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_change])
 
     async def async_stop(self) -> None:
         """Stop browsing."""
+        self.registrar.on_room = None
+        self._pending.clear()
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
@@ -101,43 +118,97 @@ class AutoAddBrowser:
     def _on_change(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:
+        self._zeroconf = zeroconf
         if state_change is ServiceStateChange.Removed:
+            self._pending.pop(name, None)
             return
-        if name in self._resolving or len(self._resolving) >= MAX_RESOLVING:
-            return  # a flood of records: the one under way answers, the rest announce again
-        self._resolving.add(name)
-        self.hass.async_create_background_task(self._resolve(zeroconf, service_type, name), "autoadd resolve")
+        if name in self._resolving:
+            return  # the query under way answers it
+        info = AsyncServiceInfo(service_type, name)
+        if info.load_from_cache(zeroconf) and self._offer(info):
+            self._pending.pop(name, None)
+            return  # a known device's, or one with room: on at once, never behind the names that wait
+        self._pending[name] = service_type  # an announcement again keeps its place
+        if len(self._pending) > MAX_PENDING:
+            self._pending.popitem(last=False)
+            self._dropped += 1
+            if self._dropped == 1:  # once per flood, not once per name
+                _LOGGER.debug(
+                    "Over %d devices announced at once: the oldest wait to announce again", MAX_PENDING
+                )
+        self._pump()
 
-    async def _resolve(self, zc: Zeroconf, service_type: str, name: str) -> None:
-        try:
+    @callback
+    def _pump(self) -> None:
+        """Hand on waiting names, oldest first, while the registrar takes them: from the cache, else
+        by a query (at most MAX_RESOLVING at once)."""
+        zc = self._zeroconf
+        while zc is not None and self._pending:
+            name, service_type = self._pending.popitem(last=False)
             info = AsyncServiceInfo(service_type, name)
-            if not await info.async_request(zc, RESOLVE_TIMEOUT_MS):
-                _LOGGER.debug("Could not resolve %s", shown(name, Place.LOG))
-                return
+            if info.load_from_cache(zc):
+                if not self._offer(info):
+                    self._wait_first(info)
+                    return  # no room: on_room calls again when an attempt ends
+            elif len(self._resolving) < MAX_RESOLVING:
+                self._resolving.add(name)
+                self.hass.async_create_background_task(self._resolve(zc, info), "autoadd resolve")
+            else:
+                self._wait_first(info)
+                return  # each ended query calls again
+        self._dropped = 0
+
+    def _wait_first(self, info: AsyncServiceInfo) -> None:
+        """Put a name back at the head of the waiting ones."""
+        self._pending[info.name] = info.type
+        self._pending.move_to_end(info.name, last=False)
+
+    async def _resolve(self, zc: Zeroconf, info: AsyncServiceInfo) -> None:
+        try:
+            resolved = await info.async_request(zc, RESOLVE_TIMEOUT_MS)
         finally:
-            self._resolving.discard(name)
-        self.async_service_info(info)
+            self._resolving.discard(info.name)
+        if not resolved:
+            _LOGGER.debug("Could not resolve %s", shown(info.name, Place.LOG))
+        elif not self._offer(info):
+            self._wait_first(info)  # its records are cached now: handed on when there is room
+        self._pump()
+
+    def _offer(self, info: AsyncServiceInfo) -> bool:
+        """Hand a resolved announcement on if the registrar takes it now; False: it is to wait."""
+        candidate = self._candidate(info)
+        if candidate is not None:
+            if not self.registrar.accepts(candidate.device_id):
+                return False
+            self.registrar.announce(candidate)
+        return True
 
     @callback
     def async_service_info(self, info: AsyncServiceInfo) -> None:
-        """Hand a resolved announcement to the registrar, at the first of its addresses the policy
-        allows; an announcement with none is dropped."""
+        """Hand a resolved announcement to the registrar now (room or not)."""
+        candidate = self._candidate(info)
+        if candidate is not None:
+            self.registrar.announce(candidate)
+
+    def _candidate(self, info: AsyncServiceInfo) -> Candidate | None:
+        """The candidate a resolved announcement names, at the first of its addresses the policy allows;
+        None for an announcement to ignore or with no such address."""
         addresses = info.parsed_scoped_addresses()
         if not addresses:
-            return
+            return None
         properties = {
             key.decode("utf-8", "replace"): value.decode("utf-8", "replace") if value is not None else None
             for key, value in info.properties.items()
         }
         candidate = candidate_from_txt(addresses[0], info.port, properties)
         if candidate is None:
-            return
+            return None
         policy = address_policy(self.hass)
         host = policy.first_allowed(addresses, candidate.port)
         if host is None:
             self._refused(candidate.device_id, {str(policy.refusal(a, candidate.port)) for a in addresses})
-            return
-        self.registrar.announce(dataclasses.replace(candidate, host=host))
+            return None
+        return dataclasses.replace(candidate, host=host)
 
     def _refused(self, device_id: str, reasons: set[str]) -> None:
         """Log, once per device identifier, that its announcement named no address to contact."""

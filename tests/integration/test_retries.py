@@ -14,7 +14,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from zeroconf import ServiceStateChange
 
-from custom_components.autoadd.const import SERVICE_TYPE
 from custom_components.autoadd.discovery import candidate_from_txt
 from custom_components.autoadd.protocol.keys import PrivateKey
 from custom_components.autoadd.registrar import session
@@ -22,6 +21,7 @@ from custom_components.autoadd.registrar.core import TXT_NEWS_MIN, Candidate
 from custom_components.autoadd.registrar.failures import RETRY_BASE
 from custom_components.autoadd.registrar.record import Refusal
 from tests.factory import fixed_key
+from tests.integration.mdns import patched_mdns
 from tests.reference_device import RunningDevice
 
 from .conftest import candidate_for, registered, registrar_of
@@ -171,41 +171,28 @@ def test_txt_record_makes_a_candidate() -> None:
     )
 
 
-async def test_browser_resolves_added_services(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+async def test_browser_resolves_added_services(
+    hass: HomeAssistant, loaded: MockConfigEntry, auto_mock_zeroconf: MagicMock
+) -> None:
     """Added and updated services are resolved and handed on; removed ones and unresolvable ones are not."""
-    browser = loaded.runtime_data.browser
     registrar = registrar_of(loaded)
-    name = f"Lamp-abcdef01.{SERVICE_TYPE}"
-
-    class FakeInfo:
-        resolves = True
-
-        def __init__(self, service_type: str, service_name: str) -> None:
-            self.port = 80
-            self.properties = {b"v": b"1", b"id": ("ab" * 32).encode(), b"st": b"claimed"}
-
-        async def async_request(self, zc: Any, timeout_ms: int) -> bool:
-            return FakeInfo.resolves
-
-        def parsed_scoped_addresses(self) -> list[str]:
-            return ["127.0.0.1"]
-
-    with (
-        patch("custom_components.autoadd.discovery.AsyncServiceInfo", FakeInfo),
-        patch.object(registrar, "announce") as candidate,
-    ):
-        browser._on_change(MagicMock(), SERVICE_TYPE, name, ServiceStateChange.Removed)
+    mdns, in_place = patched_mdns(auto_mock_zeroconf)
+    mdns.answering.set()
+    device_id = "ab" * 32
+    name = mdns.name_of(device_id)
+    with in_place, patch.object(registrar, "announce") as candidate:
+        mdns.announce(name, ServiceStateChange.Removed)
         await hass.async_block_till_done(wait_background_tasks=True)
         assert candidate.call_count == 0
-        FakeInfo.resolves = False
-        browser._on_change(MagicMock(), SERVICE_TYPE, name, ServiceStateChange.Added)
+        mdns.announce(name, ServiceStateChange.Added)  # no answer to its query
         await hass.async_block_till_done(wait_background_tasks=True)
         assert candidate.call_count == 0
-        FakeInfo.resolves = True
-        browser._on_change(MagicMock(), SERVICE_TYPE, name, ServiceStateChange.Updated)
+        mdns.answer(device_id, 80, claimed=True)
+        mdns.announce(name, ServiceStateChange.Updated)
         await hass.async_block_till_done(wait_background_tasks=True)
         assert candidate.call_count == 1
         assert candidate.call_args.args[0].claimed
+    assert mdns.queried == [name, name]
 
 
 async def test_announcement_without_address_is_ignored(hass: HomeAssistant, loaded: MockConfigEntry) -> None:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 import json
 from typing import Any
-from unittest.mock import MagicMock, patch
+from unittest.mock import MagicMock
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant, callback
@@ -15,10 +15,8 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from zeroconf import ServiceStateChange
-from zeroconf.asyncio import AsyncServiceInfo
 
-from custom_components.autoadd.const import SERVICE_TYPE, SIGNAL_DEVICE_UPDATED
+from custom_components.autoadd.const import SIGNAL_DEVICE_UPDATED
 from custom_components.autoadd.discovery import MAX_RESOLVING
 from custom_components.autoadd.registrar.candidates import MAX_STORED_REFUSALS, MAX_TRACKED
 from custom_components.autoadd.registrar.core import TXT_NEWS_MIN
@@ -29,6 +27,7 @@ from custom_components.autoadd.registrar.schedule import (
     RESERVED_FOR_KNOWN,
 )
 from custom_components.autoadd.storage import REGISTRAR_STORE
+from tests.integration.mdns import patched_mdns
 from tests.reference_device import RunningDevice
 
 from .conftest import announce, onboard, registrar_of, rotate, service_info, settle
@@ -211,31 +210,64 @@ async def test_an_announcement_elsewhere_never_displaces_a_delivery_at_the_prove
     assert registrar.state.devices[device_id].address == proven
 
 
-async def test_a_flood_of_mdns_records_is_resolved_a_few_at_a_time(
+async def test_a_flood_of_mdns_names_is_queried_a_few_at_a_time_and_none_dropped(
     hass: HomeAssistant, loaded: MockConfigEntry, auto_mock_zeroconf: MagicMock
 ) -> None:
-    """Each announced name costs an mDNS query and a task: a flood of names gets MAX_RESOLVING of them at
-    once, and a name announced again while it is resolved costs nothing more."""
-    handler = auto_mock_zeroconf.call_args.kwargs["handlers"][0]
-    release = asyncio.Event()
-    queried: list[str] = []
-
-    async def request(info: AsyncServiceInfo, *_: Any) -> bool:
-        queried.append(info.name)
-        await release.wait()
-        return False
-
-    with patch.object(AsyncServiceInfo, "async_request", request):
-        for index in range(200):
+    """Each name without cached records costs an mDNS query and a task: a flood of names gets
+    MAX_RESOLVING queries at once, the others wait their turn (none is dropped), and a name announced
+    again while it waits or is queried costs nothing more."""
+    mdns, in_place = patched_mdns(auto_mock_zeroconf)
+    names = [mdns.name_of(bogus(index)) for index in range(200)]
+    with in_place:
+        for name in names:
             for _ in range(2):
-                handler(
-                    zeroconf=MagicMock(),
-                    service_type=SERVICE_TYPE,
-                    name=f"Lamp-{index}.{SERVICE_TYPE}",
-                    state_change=ServiceStateChange.Added,
-                )
+                mdns.announce(name)
         await asyncio.sleep(0)  # let the started resolutions reach their query
-        assert len(queried) == MAX_RESOLVING
-        assert len(set(queried)) == MAX_RESOLVING
-        release.set()
+        assert len(mdns.queried) == MAX_RESOLVING
+        assert len(set(mdns.queried)) == MAX_RESOLVING
+        mdns.answering.set()  # none of them answers
+        await settle(hass)
+    assert sorted(mdns.queried) == sorted(names)  # each once, all of them
+    assert mdns.peak_in_flight == MAX_RESOLVING
+
+
+async def test_a_known_device_is_not_held_behind_a_flood_of_names(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: Any,
+    tar_pit: TarPit,
+    auto_mock_zeroconf: MagicMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,000 fake names with cached records pointing at a tar pit: most wait in discovery for room, and
+    the known device's name, heard after them, goes on at once and is followed before they drain."""
+    monkeypatch.setattr("custom_components.autoadd.runtime.REQUEST_TIMEOUT", 1.0)
+    device: RunningDevice = await devices([home])
+    device_id = await onboard(hass, loaded, device)
+    registrar = registrar_of(loaded)
+    mdns, in_place = patched_mdns(auto_mock_zeroconf)
+    with in_place:
+        for index in range(1000):
+            mdns.announce(mdns.cache(bogus(index), tar_pit.port))
+        async with asyncio.timeout(LIMIT):
+            await tar_pit.full.wait()
+        assert len(registrar.queue) == MAX_WAITING_CANDIDATES  # the rest wait in discovery
+        await device.stop()
+        await device.start()
+        followed = asyncio.Event()
+        record = registrar.state.devices[device_id]
+
+        @callback
+        def updated() -> None:
+            if record.address == Address("127.0.0.1", device.port):
+                followed.set()
+
+        unsubscribe = async_dispatcher_connect(hass, f"{SIGNAL_DEVICE_UPDATED}_{device_id}", updated)
+        mdns.announce(mdns.cache(device_id, device.port, claimed=True))
+        async with asyncio.timeout(LIMIT):
+            await followed.wait()
+        unsubscribe()
+        assert len(registrar.queue) > 0  # ordering, not timing: the flood has not drained
+        tar_pit.released.set()
         await settle(hass)

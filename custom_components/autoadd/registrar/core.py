@@ -38,7 +38,7 @@ from .ports import (
     Transport,
 )
 from .record import Address, ChangeKind, DeviceRecord, Phase, txt_digest
-from .schedule import MAX_CONCURRENT, AttemptQueue, Urgency, Waiting, urgency_of
+from .schedule import MAX_CONCURRENT, AttemptQueue, Urgency, Waiting, owned_or_owed, urgency_of
 from .session import Purpose
 from .state import RegistrarState
 from .verified import VerifiedMemo
@@ -112,6 +112,8 @@ class Registrar:
         self.closed = False
         self.active_handshakes = 0
         self.peak_handshakes = 0
+        #: Called whenever an attempt ends: the host may have announcements it held back (`accepts`).
+        self.on_room: Callable[[], None] | None = None
 
     @property
     def home(self) -> HomeKey:
@@ -261,6 +263,13 @@ class Registrar:
 
     # --- announcements ------------------------------------------------------------------------------------
 
+    def accepts(self, device_id: str) -> bool:
+        """Whether an announcement of this device is taken now: always when this home owns it or owes
+        it something, else while there is room for one more waiting candidate. A host holds back the
+        announcements it is refused and offers them again on `on_room`, so that a burst of new devices
+        all get their turn and none is dropped."""
+        return owned_or_owed(self.state.devices.get(device_id)) or self.queue.room_for_candidates()
+
     def announce(self, candidate: Candidate) -> None:
         """A device was announced: decide whether an attempt is worth it. Nothing here is evidence."""
         if self.closed:
@@ -381,6 +390,7 @@ class Registrar:
             if again is not None and not self.closed:
                 self._launch(entry.device_id, *again)
             self._pump()
+            self._room()
 
     # --- attempts -----------------------------------------------------------------------------------------
 
@@ -398,6 +408,11 @@ class Registrar:
         finally:
             self.queue.release(urgency)
             self._pump()
+            self._room()
+
+    def _room(self) -> None:
+        if self.on_room is not None and not self.closed:
+            self.on_room()
 
     async def _attempt(self, device_id: str, address: Address, purpose: Purpose) -> None:
         """One attempt, its failures recorded: every outcome, an unexpected one too, is on record."""

@@ -5,8 +5,9 @@ pit. So attempts wait here as entries (not tasks), and devices this home owns or
 an approval) are always taken before new candidates: a flood of announcements can delay a known device by
 at most the attempts already running, and some slots are kept for known devices at their proven address
 only, so in practice not at all. Device ids are public, so a known id announced at another address comes
-after those but before strangers. Waiting candidates are capped (the oldest is dropped: it is tried again
-when it announces again).
+after those but before strangers. Waiting candidates are capped: a host that feeds announcements asks
+`room_for_candidates` first and holds the rest back until an attempt ends (discovery.py does); one that
+does not has the oldest waiting candidate dropped (it is tried again when it announces again).
 """
 
 from __future__ import annotations
@@ -38,12 +39,17 @@ class Urgency(IntEnum):
     CANDIDATE = 2
 
 
+def owned_or_owed(record: DeviceRecord | None) -> bool:
+    """Whether this home owns the device, or owes it a delivery or an approved onboarding."""
+    return record is not None and (
+        record.is_member or record.change is not None or record.phase is Phase.APPROVED
+    )
+
+
 def urgency_of(record: DeviceRecord | None, address: Address) -> Urgency:
     """The class of an attempt at this device and address, from what is stored (the announcement only
     gives the address)."""
-    if record is None or not (
-        record.is_member or record.change is not None or record.phase is Phase.APPROVED
-    ):
+    if record is None or not owned_or_owed(record):
         return Urgency.CANDIDATE
     proven = record.address == address and record.clone is None
     return Urgency.KNOWN if proven else Urgency.MOVED
@@ -99,6 +105,10 @@ class AttemptQueue:
         """Forget a device's waiting attempt, if any."""
         for waiting in self._waiting.values():
             waiting.pop(device_id, None)
+
+    def room_for_candidates(self) -> bool:
+        """Whether one more candidate may wait without another being dropped."""
+        return len(self._waiting[Urgency.CANDIDATE]) < self.max_waiting
 
     def has_room(self, urgency: Urgency) -> bool:
         """Whether an attempt of this class may start now."""
