@@ -64,7 +64,7 @@ from .keys import (
     public_key_of,
     public_key_to_bytes,
 )
-from .schema import array, byte_string, cbor_map, exactly, text, uint, validate
+from .schema import MapSchema, array, byte_string, cbor_map, exactly, one_of, text, uint, validate
 
 #: How far an invoice's issue time may be ahead of the verifier's clock.
 CLOCK_SKEW = dt.timedelta(days=1)
@@ -92,7 +92,7 @@ _LINK_SCHEMA = cbor_map(
         vol.Required(Label.PREVIOUS): byte_string(HASH_SIZE),
         vol.Required(Label.SEQUENCE): uint,
         vol.Required(Label.OWNERS): _OWNERS,
-        vol.Required(Label.REASON): vol.In([reason.value for reason in LinkReason]),
+        vol.Required(Label.REASON): one_of(reason.value for reason in LinkReason),
         vol.Required(Label.ISSUED_AT): uint,
     }
 )
@@ -246,7 +246,7 @@ def _parse_link(data: Any, index: int, content_type: ContentType) -> cose.Signed
         raise
 
 
-def _payload(obj: cose.SignedObject, schema: vol.Schema, index: int) -> dict[int, Any]:
+def _payload(obj: cose.SignedObject, schema: MapSchema, index: int) -> dict[int, Any]:
     try:
         return validate(
             schema, loads(obj.payload, what=f"link {index}", max_size=MAX_LINK_SIZE), what=f"link {index}"

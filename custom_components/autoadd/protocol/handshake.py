@@ -61,7 +61,7 @@ from .keys import (
     public_key_to_bytes,
 )
 from .known import Known, roots_key, verify_chain_again, verify_idevid_again
-from .schema import array, byte_string, cbor_map, check_config, exactly, uint, validate
+from .schema import MapSchema, array, byte_string, cbor_map, check_config, exactly, uint, validate
 
 _NONCE = byte_string(NONCE_SIZE)
 _HASH = byte_string(HASH_SIZE)
@@ -123,7 +123,7 @@ def _open(
     return cose.parse(data, content_type, max_size=max_size, what=what)
 
 
-def _fields(obj: cose.SignedObject, schema: vol.Schema, what: str) -> dict[int, Any]:
+def _fields(obj: cose.SignedObject, schema: MapSchema, what: str) -> dict[int, Any]:
     return validate(schema, loads(obj.payload, what=what, max_size=MAX_BUNDLE_SIZE), what=what)
 
 
