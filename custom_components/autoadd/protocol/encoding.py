@@ -58,6 +58,10 @@ def dumps(value: Any) -> bytes:
         state.chunks.clear()
 
 
+#: What most decoded items are: checked by their type alone, never nested.
+_LEAVES = frozenset({bytes, int, str})
+
+
 def _check(value: Any, what: str, level: int = 1) -> None:
     """Nesting within the limit, and map keys that are integers or text (never true, 1.0 or a map).
 
@@ -66,19 +70,25 @@ def _check(value: Any, what: str, level: int = 1) -> None:
     """
     if level > MAX_DEPTH:
         raise MalformedError(f"{what} nests deeper than {MAX_DEPTH} levels")
-    kind = type(value)
-    if kind is bytes or kind is int or kind is str:  # most of what is decoded: leaves, checked by type alone
+    if type(value) in _LEAVES:
         return
+    deeper = level + 1
     if isinstance(value, list | tuple | set | frozenset):
+        if value and deeper > MAX_DEPTH:
+            raise MalformedError(f"{what} nests deeper than {MAX_DEPTH} levels")
         for item in value:
-            _check(item, what, level + 1)
+            if type(item) not in _LEAVES:  # a leaf needs no call: it is checked by type alone
+                _check(item, what, deeper)
     elif isinstance(value, Mapping):
+        if value and deeper > MAX_DEPTH:
+            raise MalformedError(f"{what} nests deeper than {MAX_DEPTH} levels")
         for key, item in value.items():
             if isinstance(key, bool) or not isinstance(key, int | str):
                 raise MalformedError(f"{what} has a map key that is not an integer or text ({describe(key)})")
-            _check(item, what, level + 1)
+            if type(item) not in _LEAVES:
+                _check(item, what, deeper)
     elif isinstance(value, cbor2.CBORTag):
-        _check(value.value, what, level + 1)
+        _check(value.value, what, deeper)
 
 
 def loads(data: bytes, *, what: str, max_size: int) -> Any:
