@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
@@ -25,6 +24,7 @@ from custom_components.autoadd.protocol.transport import RATE_LIMITED
 
 from . import candidates, failures, machine, session
 from .candidates import Tracked
+from .commits import Commits
 from .keys import HomeKey, HomeKeys, utcnow
 from .machine import Events
 from .ports import (
@@ -90,7 +90,7 @@ class Registrar:
         self.queue = AttemptQueue()
         #: Unknown ids followed in memory, bounded (candidates.py).
         self.tracked = Tracked()
-        self._commit_lock = asyncio.Lock()
+        self.commits = Commits(state, persistence)
         self._locks: dict[str, asyncio.Lock] = {}
         self._again: dict[str, tuple[Address, Purpose]] = {}
         self._running: dict[str, tuple[Address, Purpose]] = {}
@@ -102,8 +102,6 @@ class Registrar:
         self.elsewhere: OrderedDict[tuple[str, Address], tuple[datetime, str]] = OrderedDict()
         self.failures: dict[str, int] = {}
         self.checked: set[str] = set()
-        #: Devices whose record, with a chain, a durable write has put on disk (loaded ones count too).
-        self.durable: set[str] = {device_id for device_id, r in state.devices.items() if r.chain}
         #: Digest of the TXT record each device last announced (record.txt_digest).
         self.announced_txt: dict[str, str] = {}
         #: What earlier proofs verified, so that a known device's next proof checks only what is new.
@@ -145,34 +143,14 @@ class Registrar:
     async def commit[T](self, mutate: Callable[[], T], *, devices: Sequence[str] | None = None) -> T:
         """Apply `mutate` and put the state on disk before returning; if the write fails, memory is
         put back as it was and PersistError raised. `devices` names the only records `mutate` touches
-        (then only they are copied to put back); None means it may touch anything."""
-        async with self._commit_lock:
-            before = self.state.snapshot() if devices is None else None
-            records = (
-                {} if devices is None else {d: copy.deepcopy(self.state.devices.get(d)) for d in devices}
-            )
-            try:
-                result = mutate()
-                await self.persistence.save_state(self.state)
-            except BaseException:
-                if before is not None:
-                    self.state.restore(before)
-                for device_id, record in records.items():
-                    if record is None:
-                        self.state.devices.pop(device_id, None)
-                    else:
-                        self.state.devices[device_id] = record
-                raise
-            if devices is None:
-                self.durable = {device_id for device_id, r in self.state.devices.items() if r.chain}
-            else:
-                for device_id in devices:
-                    stored = self.state.devices.get(device_id)
-                    if stored is not None and stored.chain:
-                        self.durable.add(device_id)
-                    else:
-                        self.durable.discard(device_id)
-        return result
+        (then only they are copied to put back, and commits on other devices share one write); None
+        means it may touch anything (commits.py)."""
+        return await self.commits.commit(mutate, devices)
+
+    @property
+    def durable(self) -> set[str]:
+        """Devices whose record, with a chain, a durable write has put on disk (loaded ones count too)."""
+        return self.commits.durable
 
     def changed(self, device_id: str) -> None:
         """Something about a device changed that may be saved a little later."""
