@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -102,6 +103,10 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
 )
 
 
+#: Stored devices whose sensors are added in one turn of the event loop at set-up.
+ADD_AT_ONCE = 25
+
+
 async def async_setup_entry(
     hass: HomeAssistant, entry: AutoAddConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
@@ -109,17 +114,34 @@ async def async_setup_entry(
     registrar = entry.runtime_data.registrar
     added: set[str] = set()
 
-    @callback
-    def add(device_id: str) -> None:
+    def sensors(device_id: str) -> list[AutoAddSensor]:
         record = registrar.state.devices.get(device_id)
         if device_id in added or record is None or not record.is_member:
-            return
+            return []
         added.add(device_id)
-        async_add_entities(AutoAddSensor(registrar, device_id, description) for description in SENSORS)
+        return [AutoAddSensor(registrar, device_id, description) for description in SENSORS]
 
-    for device_id in list(registrar.state.devices):
-        add(device_id)
+    @callback
+    def add(device_id: str) -> None:
+        if new := sensors(device_id):
+            async_add_entities(new)
+
+    async def add_stored() -> None:
+        """The stored devices' sensors, a few devices at a time: adding an entity runs in the event
+        loop, and a home with thousands of devices would otherwise hold it for a second or more."""
+        stored = list(registrar.state.devices)
+        for start in range(0, len(stored), ADD_AT_ONCE):
+            if new := [
+                sensor for device_id in stored[start : start + ADD_AT_ONCE] for sensor in sensors(device_id)
+            ]:
+                async_add_entities(new)
+            await asyncio.sleep(0)  # a turn of the event loop for everything else
+
     entry.async_on_unload(async_dispatcher_connect(hass, SIGNAL_DEVICE_ADDED, add))
+    if len(registrar.state.devices) <= ADD_AT_ONCE:
+        await add_stored()  # a small home: at once, as before
+    else:
+        entry.async_create_background_task(hass, add_stored(), "autoadd stored sensors")
 
 
 class AutoAddSensor(SensorEntity):

@@ -132,3 +132,31 @@ async def test_refused_device_is_not_retried_in_a_storm(
     refusal = registrar.state.devices[device.spec.device_id.hex()].refusal
     assert refusal is not None
     assert refusal.attempts == 1
+
+
+async def test_a_home_of_many_devices_gets_every_sensor_back_at_set_up(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    monkeypatch: Any,
+) -> None:
+    """Stored devices' sensors are added a few devices at a time (here 2), so a large home does not hold
+    the event loop at set-up: after a restart every device has its sensor again."""
+    burst = [await devices([home], serial=f"SN{index:04}") for index in range(5)]
+    for device in burst:
+        registrar_of(loaded).announce(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await hass.config_entries.async_unload(loaded.entry_id)
+    monkeypatch.setattr("custom_components.autoadd.sensor.ADD_AT_ONCE", 2)
+    assert await hass.config_entries.async_setup(loaded.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    registry = er.async_get(hass)
+    for device in burst:
+        entity_id = registry.async_get_entity_id(
+            "sensor", "autoadd", f"{device.spec.device_id.hex()}_onboarding_state"
+        )
+        assert entity_id is not None
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.state == "onboarded"
