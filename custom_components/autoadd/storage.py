@@ -119,7 +119,10 @@ class Stores:
 
     async def async_load_state(self) -> RegistrarState:
         """The stored registrar state (empty if none)."""
-        self.state = RegistrarState.from_dict(await self.state_store.async_load() or {})
+        data = await self.state_store.async_load() or {}
+        # Built in the executor: thousands of records are a second of Python the event loop would wait
+        # for, while a worker thread gives it its turn every few milliseconds.
+        self.state = await self.hass.async_add_executor_job(RegistrarState.from_dict, data)
         return self.state
 
     async def save_keys(self, keys: HomeKeys) -> None:
