@@ -2,8 +2,9 @@
 
 A task sleeps 5 ms at a time and keeps the largest lateness of its wake-ups since the last reset. The view
 `/api/autoadd_bench_probe` (authenticated like any API call) answers GET with
-{"max_stall_ms", "members", "rss_kib"} and resets the maximum on POST. `members` counts the AutoAdd
-entry's registrar records that are members of the home. Reading `rss_kib` runs `gc.collect()` first, on
+{"max_stall_ms", "members", "sensors", "rss_kib"} and resets the maximum on POST. `members` counts the
+AutoAdd entry's registrar records that are members of the home, `sensors` their onboarding-state sensors
+that have a state. Reading `rss_kib` runs `gc.collect()` first, on
 the event loop: that pause is the probe's own, so it is left out of the next wake-up's lateness
 (`GET ?rss=0` skips both). Everything else a request costs counts, as for any other request.
 
@@ -26,7 +27,9 @@ from typing import Any
 
 from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.http import HomeAssistantView
 from homeassistant.helpers.typing import ConfigType
 
@@ -85,6 +88,33 @@ def members(hass: HomeAssistant) -> int:
     return 0
 
 
+class SensorCount:
+    """The AutoAdd onboarding-state sensors that have a state, followed by their state changes (one
+    registry lookup per change, rather than a scan of every state at every GET)."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Follow state changes from now on."""
+        self.hass = hass
+        self.entity_ids: set[str] = set()
+        hass.bus.async_listen(EVENT_STATE_CHANGED, self._changed)
+
+    @callback
+    def _changed(self, event: Event[EventStateChangedData]) -> None:
+        entity_id = event.data["entity_id"]
+        if event.data["new_state"] is None:
+            self.entity_ids.discard(entity_id)
+            return
+        if event.data["old_state"] is not None or not entity_id.startswith("sensor."):
+            return
+        entry = er.async_get(self.hass).async_get(entity_id)
+        if (
+            entry is not None
+            and entry.platform == "autoadd"
+            and entry.unique_id.endswith("_onboarding_state")
+        ):
+            self.entity_ids.add(entity_id)
+
+
 def rss_kib() -> int:
     """This process's resident set (VmRSS), in KiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -99,16 +129,18 @@ class ProbeView(HomeAssistantView):
     url = "/api/autoadd_bench_probe"
     name = "api:autoadd_bench_probe"
 
-    def __init__(self, hass: HomeAssistant, probe: StallProbe) -> None:
+    def __init__(self, hass: HomeAssistant, probe: StallProbe, sensors: SensorCount) -> None:
         """Serve `probe`'s figures."""
         self.hass = hass
         self.probe = probe
+        self.sensors = sensors
 
     async def get(self, request: web.Request) -> web.Response:
         """The largest stall since the reset, the member count and (unless ?rss=0) the memory."""
         answer: dict[str, Any] = {
             "max_stall_ms": round(self.probe.max_stall * 1000, 3),
             "members": members(self.hass),
+            "sensors": len(self.sensors.entity_ids),
             "rss_kib": None,
         }
         if request.query.get("rss") != "0":
@@ -139,5 +171,5 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         threading.Thread(
             target=probe.watch, args=(threading.get_ident(),), name="autoadd_bench_probe", daemon=True
         ).start()
-    hass.http.register_view(ProbeView(hass, probe))
+    hass.http.register_view(ProbeView(hass, probe, SensorCount(hass)))
     return True

@@ -75,8 +75,11 @@ class HassRuntime:
     # --- scheduler ------------------------------------------------------------------------------------
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """Run in the background; cancelled at unload."""
-        task = self.hass.async_create_background_task(coro, name)
+        """Run in the background, from the next turn of the event loop; cancelled at unload.
+
+        Not started eagerly: an attempt that ends at once (a refused connection) starts the next one
+        as it ends, and eager starts would run a whole queue of them in one turn of the loop."""
+        task = self.hass.async_create_background_task(coro, name, eager_start=False)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
