@@ -20,11 +20,9 @@ import ipaddress
 import logging
 import os
 import re
-import time
 
 from homeassistant.components import network, zeroconf
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.util.hass_dict import HassKey
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
@@ -46,9 +44,6 @@ MAX_RESOLVING = 32
 MAX_PENDING = 4096
 #: "1" lets the registrar contact devices on loopback: for tests and the demo, never a real home.
 ALLOW_LOOPBACK_ENV = "AUTOADD_ALLOW_LOOPBACK"
-#: Seconds an address policy is used before it is made again (adapters and ports rarely change).
-POLICY_TTL = 10.0
-_POLICY: HassKey[tuple[str | None, float, AddressPolicy]] = HassKey("autoadd_address_policy")
 #: Device identifiers whose refused addresses were logged; past this many, no more are (no log flood).
 MAX_LOGGED_REFUSALS = 256
 
@@ -56,21 +51,7 @@ MAX_LOGGED_REFUSALS = 256
 @callback
 def address_policy(hass: HomeAssistant) -> AddressPolicy:
     """The address policy for this host: its own addresses (every network adapter Home Assistant knows,
-    enabled or not) and its HTTP server's port; loopback only when ALLOW_LOOPBACK_ENV says so.
-
-    Made again at most every POLICY_TTL seconds (every announcement and attempt asks for it, and a burst
-    has thousands), and at once when ALLOW_LOOPBACK_ENV changes."""
-    allow = os.environ.get(ALLOW_LOOPBACK_ENV)
-    kept = hass.data.get(_POLICY)
-    now = time.monotonic()
-    if kept is not None and kept[0] == allow and now - kept[1] < POLICY_TTL:
-        return kept[2]
-    policy = _make_policy(hass, allow_loopback=allow == "1")
-    hass.data[_POLICY] = (allow, now, policy)
-    return policy
-
-
-def _make_policy(hass: HomeAssistant, *, allow_loopback: bool) -> AddressPolicy:
+    enabled or not) and its HTTP server's port; loopback only when ALLOW_LOOPBACK_ENV says so."""
     interfaces: list[IPInterface] = []
     if "network" in hass.config.components:
         for adapter in network.async_get_loaded_adapters(hass):
@@ -83,7 +64,7 @@ def _make_policy(hass: HomeAssistant, *, allow_loopback: bool) -> AddressPolicy:
     return AddressPolicy.for_host(
         interfaces,
         own_port=api.port if api is not None else None,
-        allow_loopback=allow_loopback,
+        allow_loopback=os.environ.get(ALLOW_LOOPBACK_ENV) == "1",
     )
 
 

@@ -20,7 +20,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from zeroconf.asyncio import AsyncServiceInfo
 
 from custom_components.autoadd.const import SERVICE_TYPE
-from custom_components.autoadd.discovery import address_policy
 from custom_components.autoadd.protocol.keys import PrivateKey
 from custom_components.autoadd.registrar.core import Candidate
 from tests.reference_device import RunningDevice
@@ -192,18 +191,3 @@ async def test_a_dropped_announcement_is_logged_once_per_device(
         (logging.DEBUG, ("abababababab", "multicast")),
         (logging.DEBUG, ("cdcdcdcdcdcd", "unspecified")),
     ]
-
-
-async def test_the_address_policy_is_made_again_when_what_it_rests_on_may_have_changed(
-    hass: HomeAssistant, loaded: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The policy is kept between announcements (a burst asks for it thousands of times), made again at
-    once when the loopback setting changes, and after POLICY_TTL in any case (adapters may change)."""
-    first = address_policy(hass)
-    assert address_policy(hass) is first
-    assert first.first_allowed(["127.0.0.1"], 8080) == "127.0.0.1"
-    monkeypatch.delenv("AUTOADD_ALLOW_LOOPBACK")
-    second = address_policy(hass)
-    assert second.first_allowed(["127.0.0.1"], 8080) is None
-    monkeypatch.setattr("custom_components.autoadd.discovery.POLICY_TTL", 0.0)
-    assert address_policy(hass) is not second
