@@ -118,7 +118,6 @@ class AutoAddBrowser:
     def _on_change(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:
-        self._zeroconf = zeroconf
         if state_change is ServiceStateChange.Removed:
             self._pending.pop(name, None)
             return
@@ -176,19 +175,19 @@ class AutoAddBrowser:
 
     def _offer(self, info: AsyncServiceInfo) -> bool:
         """Hand a resolved announcement on if the registrar takes it now; False: it is to wait."""
-        candidate = self._candidate(info)
-        if candidate is not None:
-            if not self.registrar.accepts(candidate.device_id):
-                return False
-            self.registrar.announce(candidate)
-        return True
+        return self.async_service_info(info, wait_for_room=True)
 
     @callback
-    def async_service_info(self, info: AsyncServiceInfo) -> None:
-        """Hand a resolved announcement to the registrar now (room or not)."""
+    def async_service_info(self, info: AsyncServiceInfo, *, wait_for_room: bool = False) -> bool:
+        """Hand a resolved announcement to the registrar, room or not unless `wait_for_room`; False
+        when it waits (the registrar has no room for it yet). An announcement to ignore is done with."""
         candidate = self._candidate(info)
-        if candidate is not None:
-            self.registrar.announce(candidate)
+        if candidate is None:
+            return True
+        if wait_for_room and not self.registrar.accepts(candidate.device_id):
+            return False
+        self.registrar.announce(candidate)
+        return True
 
     def _candidate(self, info: AsyncServiceInfo) -> Candidate | None:
         """The candidate a resolved announcement names, at the first of its addresses the policy allows;

@@ -75,16 +75,25 @@ def _set(state: RegistrarState, device_id: str, model: str) -> Callable[[], None
     return mutate
 
 
-async def test_commits_during_a_write_share_the_next_one() -> None:
-    state, disk = _state(), GatedDisk()
-    commits = Commits(state, disk)
-    first = asyncio.ensure_future(commits.commit(_set(state, DEVICES[0], "first"), [DEVICES[0]]))
+async def first_then_rest(
+    state: RegistrarState, commits: Commits, first: str, rest: str
+) -> tuple[asyncio.Task[None], list[asyncio.Task[None]]]:
+    """A commit on device 0 whose write is under way, then one on each other device (they wait to share
+    the next write); each sets the device's model."""
+    alone = asyncio.ensure_future(commits.commit(_set(state, DEVICES[0], first), [DEVICES[0]]))
     await asyncio.sleep(0)  # the first write is under way
-    rest = [
-        asyncio.ensure_future(commits.commit(_set(state, device_id, "later"), [device_id]))
+    joined = [
+        asyncio.ensure_future(commits.commit(_set(state, device_id, rest), [device_id]))
         for device_id in DEVICES[1:]
     ]
     await asyncio.sleep(0)
+    return alone, joined
+
+
+async def test_commits_during_a_write_share_the_next_one() -> None:
+    state, disk = _state(), GatedDisk()
+    commits = Commits(state, disk)
+    first, rest = await first_then_rest(state, commits, "first", "later")
     disk.release()
     await asyncio.gather(first, *rest)
     assert disk.writes == 2  # one per device would be 3
@@ -95,13 +104,7 @@ async def test_commits_during_a_write_share_the_next_one() -> None:
 async def test_a_failed_shared_write_undoes_the_commits_it_covered_only() -> None:
     state, disk = _state(), GatedDisk(failing={1})
     commits = Commits(state, disk)
-    first = asyncio.ensure_future(commits.commit(_set(state, DEVICES[0], "kept"), [DEVICES[0]]))
-    await asyncio.sleep(0)
-    rest = [
-        asyncio.ensure_future(commits.commit(_set(state, device_id, "lost"), [device_id]))
-        for device_id in DEVICES[1:]
-    ]
-    await asyncio.sleep(0)
+    first, rest = await first_then_rest(state, commits, "kept", "lost")
     disk.release()
     results = await asyncio.gather(first, *rest, return_exceptions=True)
     assert results[0] is None
@@ -154,13 +157,7 @@ async def test_a_cancelled_write_undoes_its_commits_and_tells_the_others() -> No
     covered is undone; the others raise PersistError, the cancelled one CancelledError."""
     state, disk = _state(), GatedDisk()
     commits = Commits(state, disk)
-    first = asyncio.ensure_future(commits.commit(_set(state, DEVICES[0], "first"), [DEVICES[0]]))
-    await asyncio.sleep(0)
-    shared = [
-        asyncio.ensure_future(commits.commit(_set(state, device_id, "shared"), [device_id]))
-        for device_id in DEVICES[1:]
-    ]
-    await asyncio.sleep(0)
+    first, shared = await first_then_rest(state, commits, "first", "shared")
     disk.release(0)
     await first
     await disk.begun[1].wait()  # one of the two has started the shared write
