@@ -33,6 +33,8 @@ SERVICE_TYPE = "_autoadd._tcp.local."
 
 #: `sv` is a decimal of at most 10 digits (§10): the serial wraps below this.
 SV_LIMIT = 10**10
+#: `hd` is this many bytes of the head link's digest, in lowercase hex (§10).
+HEAD_BYTES = 8
 
 
 def manufacturer_name(device: ReferenceDevice) -> str:
@@ -44,7 +46,10 @@ def manufacturer_name(device: ReferenceDevice) -> str:
 
 
 def txt_record(device: ReferenceDevice, serial: int = 0) -> dict[str, str]:
-    """The TXT keys: protocol version, device id, manufacturer, model, state, path, state serial.
+    """The TXT keys: protocol version, device id, manufacturer, model, state, head, path, state serial.
+
+    `hd` changes with the chain, so a hand-over that leaves `st` as it was (unclaimed, now for a new
+    owner) is still a change of the record to a registrar that refused the device before.
 
     `sv` changes with every announcement, so also with every change of the other values. mDNS caches
     treat a TXT record they have seen before as old news, so a device whose state returns to an earlier
@@ -59,6 +64,7 @@ def txt_record(device: ReferenceDevice, serial: int = 0) -> dict[str, str]:
         "mf": manufacturer_name(device),
         "md": device.model,
         "st": "claimed" if device.claimed else "unclaimed",
+        "hd": device.chain.digests[-1][:HEAD_BYTES].hex(),
         "path": BASE_PATH,
     }
 

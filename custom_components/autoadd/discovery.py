@@ -14,6 +14,7 @@ zeroconf's cache; only a name without them costs a query, MAX_RESOLVING at a tim
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 import contextlib
 import dataclasses
 import ipaddress
@@ -68,7 +69,7 @@ def address_policy(hass: HomeAssistant) -> AddressPolicy:
     )
 
 
-def candidate_from_txt(host: str, port: int | None, properties: dict[str, str | None]) -> Candidate | None:
+def candidate_from_txt(host: str, port: int | None, properties: Mapping[str, str | None]) -> Candidate | None:
     """A candidate from an announcement, or None when the record is one §10 says to ignore: no port, a `v`
     other than this version, an `id` that is not exactly 64 lowercase hex digits.
 

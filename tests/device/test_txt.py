@@ -1,11 +1,12 @@
 """The reference device's TXT record (docs/protocol.md §10): `mf` is the O of its IDevID's issuer, `sv` a
-decimal of at most 10 digits that changes with every announcement, `id` 64 lowercase hex digits, and the
-fixed `path` still announced for 1.0 registrars."""
+decimal of at most 10 digits that changes with every announcement, `id` 64 lowercase hex digits, `hd` the
+head link's digest (changing with the chain only), and the fixed `path` still announced for 1.0 registrars."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+import hashlib
 from pathlib import Path
 import re
 from typing import Any
@@ -19,8 +20,9 @@ from autoadd_device import advertise
 from autoadd_device.advertise import Advertiser, txt_record
 from autoadd_device.device import ReferenceDevice
 from autoadd_device.files import write_identity, write_invoice
+from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.keys import PrivateKey
-from tests.factory import Device, Manufacturer
+from tests.factory import Device, Manufacturer, add_link, fixed_key
 
 from .conftest import RunningDevice
 
@@ -113,6 +115,31 @@ def test_the_record_has_a_lowercase_id_and_the_fixed_path(running: RunningDevice
     assert txt["v"] == "1"
     assert txt["st"] == "unclaimed"
     assert txt["sv"] == "7"
+
+
+async def test_hd_names_the_head_and_changes_only_with_the_chain(
+    running: RunningDevice, home: PrivateKey, maker: Manufacturer
+) -> None:
+    """`hd` is the first 8 bytes of the head link's digest in lowercase hex. Onboarding and a factory reset
+    leave it as it is; a hand-over link changes it, even though `st` is back to `unclaimed` after it."""
+    device = running.device
+    assert device is not None
+    first = txt_record(device)
+    assert first["hd"] == hashlib.sha256(running.spec.links[-1]).digest()[:8].hex()
+    await running.onboard(home)
+    claimed = txt_record(device)
+    device.factory_reset()
+    reset = txt_record(device)
+    buyer = fixed_key("device tests buyer")
+    links = list(device.chain.links)
+    link = add_link(links, home, [buyer], LinkReason.HANDOVER, [maker.root])
+    device.add_links([link])
+    handed_over = txt_record(device)
+
+    assert first["hd"] == claimed["hd"] == reset["hd"]
+    assert (claimed["st"], reset["st"], handed_over["st"]) == ("claimed", "unclaimed", "unclaimed")
+    assert handed_over["hd"] == hashlib.sha256(link).digest()[:8].hex() != first["hd"]
+    assert re.fullmatch(r"[0-9a-f]{16}", handed_over["hd"])
 
 
 async def test_sv_is_at_most_ten_digits_and_changes_with_every_announcement(

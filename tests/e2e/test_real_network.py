@@ -245,6 +245,7 @@ async def test_devices_are_visible_to_a_foreign_mdns_browser(
         assert txt["mf"] == "Acme"
         assert txt["md"] == "Lamp 1"
         assert txt["st"] == "unclaimed"
+        assert len(txt["hd"]) == 16
         assert txt["path"] == "/autoadd/v1"
         assert txt["sv"].isdigit()
 

@@ -7,6 +7,7 @@ and its own store, as two Home Assistant installations would.
 from __future__ import annotations
 
 from collections.abc import Callable
+import logging
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -35,8 +36,10 @@ async def test_hand_over_pushed_then_approved_by_the_buyer(
     home: PrivateKey,
     hass_storage: dict[str, Any],
     trusted: list[dict[str, str]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A pushes the hand-over; the device leaves A; B is asked, approves, and the device refuses A."""
+    """A pushes the hand-over; the device leaves A (which, trying it again, refuses it without a warning);
+    B is asked, approves, and the device refuses A."""
     buyer = fixed_key("buyer home")
     device: RunningDevice = await devices([home])
     await device_announces(hass, loaded, device, claimed=False)
@@ -51,6 +54,13 @@ async def test_hand_over_pushed_then_approved_by_the_buyer(
     assert device.device is not None
     assert not device.device.claimed
     assert device.device.chain.links == tuple(decode_chain(result.transfer))
+
+    caplog.clear()
+    await device_announces(hass, loaded, device, claimed=False)  # A tries it: it may have come back
+    assert record.refusal is not None
+    assert record.refusal.code == "not_owner"
+    assert record.phase is Phase.HANDED_OVER
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # expected: no warning
 
     home_b = await switch_home(hass, hass_storage, loaded, buyer, trusted)
     await device_announces(hass, home_b, device, claimed=False)

@@ -104,6 +104,11 @@ class Registrar:
         self.checked: set[str] = set()
         #: Digest of the TXT record each device last announced (record.txt_digest).
         self.announced_txt: dict[str, str] = {}
+        #: Per queued attempt running, the TXT digest it set out with: its refusal answers that record, so a
+        #: newer one heard meanwhile is still news.
+        self.tried_txt: dict[str, str] = {}
+        #: Announcements of news heard while an attempt at the device ran: decided once it ends.
+        self._heard: dict[str, Candidate] = {}
         #: What earlier proofs verified, so that a known device's next proof checks only what is new.
         self.verified = VerifiedMemo()
         self._roots: tuple[tuple[str, ...], list[x509.Certificate]] = ((), [])
@@ -266,14 +271,19 @@ class Registrar:
         purpose = self._purpose(record, candidate, address)
         if purpose is None:
             return
+        running = self._running.get(candidate.device_id)
+        if running is not None:
+            if running != (address, purpose) or self.announced_txt.get(candidate.device_id, "") != (
+                self.tried_txt.get(candidate.device_id, "")
+            ):
+                self._heard[candidate.device_id] = candidate  # news the attempt under way may not see
+            return  # else the same announcement again (two interfaces): the attempt answers it
         wait = self._wait(record, candidate, address)
         if wait is None:
             return
         if wait > 0:  # news, but too soon after the refusal: tried once that time has passed
             failures.retry_in(self, candidate.device_id, address, purpose, wait)
             return
-        if self._running.get(candidate.device_id) == (address, purpose):
-            return  # the same announcement again (two interfaces): the attempt under way answers it
         self._launch(candidate.device_id, address, purpose)
 
     def _purpose(  # noqa: PLR0911 - a decision table
@@ -356,6 +366,7 @@ class Registrar:
         """Start waiting attempts while there are slots for them."""
         while not self.closed and (entry := self.queue.take()) is not None:
             self._running[entry.device_id] = (entry.address, Purpose(entry.purpose))
+            self.tried_txt[entry.device_id] = self.announced_txt.get(entry.device_id, "")
             self.scheduler.spawn(self._run_queued(entry), f"autoadd {entry.purpose} {entry.device_id[:12]}")
 
     async def _run_queued(self, entry: Waiting) -> None:
@@ -364,9 +375,13 @@ class Registrar:
         finally:
             self.queue.release(entry.urgency)
             self._running.pop(entry.device_id, None)
+            self.tried_txt.pop(entry.device_id, None)
             again = self._again.pop(entry.device_id, None)
             if again is not None and not self.closed:
                 self._launch(entry.device_id, *again)
+            heard = self._heard.pop(entry.device_id, None)
+            if heard is not None:
+                self.announce(heard)  # weighed against what the attempt found (a refusal's back-off)
             self._pump()
             self._room()
 

@@ -12,7 +12,7 @@ from custom_components.autoadd.protocol.keys import format_fingerprint
 
 from . import candidates, machine
 from .ports import DeviceSaidError, Issue
-from .record import Address, DeviceRecord, Refusal
+from .record import Address, DeviceRecord, Phase, Refusal
 from .text import Place, shown
 
 if TYPE_CHECKING:
@@ -158,7 +158,8 @@ def refuse(
         at=now.isoformat(),
         retry_after=(now + REFUSAL_BACKOFF * min(attempts, 24)).isoformat(),
         attempts=attempts,
-        txt_digest=registrar.announced_txt.get(device_id) or (previous.txt_digest if previous else ""),
+        txt_digest=registrar.tried_txt.get(device_id, registrar.announced_txt.get(device_id, ""))
+        or (previous.txt_digest if previous else ""),
     )
     registrar.tell(
         record,
@@ -169,9 +170,14 @@ def refuse(
         registrar.owner.raise_issue(
             Issue("transfer_outdated", device_id, {"model": record.model, "device": device_id[:16]})
         )
+    # A device this home handed over or removed is tried when it is unclaimed (it may come back): that
+    # it is someone else's now is no warning.
+    gone = (
+        known is not None and known.phase in (Phase.HANDED_OVER, Phase.REMOVED) and code == NotOwnerError.code
+    )
     if previous is None or previous.code != code:
         _LOGGER.log(
-            logging.DEBUG if candidates.disposable(record) else logging.WARNING,
+            logging.DEBUG if candidates.disposable(record) or gone else logging.WARNING,
             "Device %s refused: %s%s",
             device_id[:12],
             shown(code, Place.LOG),
