@@ -1,8 +1,9 @@
 """The registrar: schedules attempts, runs the handshake, and applies what the evidence says.
 
-One attempt per device at a time, at most MAX_CONCURRENT at once. An announcement only says where to try;
-the proof decides (verdict.py) and machine.py moves the record. No answer is retried with back-off; a
-refusal is remembered and not retried before its back-off, unless the device announces something new.
+One attempt per device at a time, at most MAX_CONCURRENT at once. An announcement only says where to try
+(announcement.py: whether and when it calls for an attempt); the proof decides (verdict.py) and
+machine.py moves the record. No answer is retried with back-off; a refusal is remembered and not retried
+before its back-off, unless the device announces something new.
 Every link this home signs and every key change is on disk before anything is sent (`commit`); other
 changes are saved soon after (`changed`).
 """
@@ -12,8 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 import logging
 
 from cryptography import x509
@@ -22,7 +22,8 @@ from custom_components.autoadd.protocol.chain import verify_chain
 from custom_components.autoadd.protocol.errors import AutoAddError, MalformedError
 from custom_components.autoadd.protocol.transport import RATE_LIMITED
 
-from . import candidates, failures, machine, session
+from . import announcement, candidates, failures, machine, session
+from .announcement import TXT_NEWS_MIN, Candidate
 from .candidates import Tracked
 from .commits import Commits
 from .keys import HomeKey, HomeKeys, utcnow
@@ -45,24 +46,9 @@ from .verified import VerifiedMemo
 
 _LOGGER = logging.getLogger(__name__)
 
-__all__ = ["MAX_CONCURRENT", "Candidate", "Registrar"]
+__all__ = ["MAX_CONCURRENT", "TXT_NEWS_MIN", "Candidate", "Registrar"]
 
 MAX_HISTORY = 200
-#: A refused device that announces a changed TXT record is tried again, but not sooner than this after
-#: the refusal: a host flipping `st` gets one attempt per id this often (ids and slots are capped besides),
-#: while a device handed over to this home is still onboarded within seconds.
-TXT_NEWS_MIN = timedelta(seconds=10)
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A device as mDNS announced it: where to try, nothing more."""
-
-    device_id: str
-    host: str
-    port: int
-    claimed: bool
-    txt: dict[str, str]
 
 
 class Registrar:
@@ -197,7 +183,7 @@ class Registrar:
         for record in list(self.state.devices.values()):
             self._check_keys(record, held)
             address = record.address or record.hint
-            purpose = self._start_purpose(record)
+            purpose = announcement.at_start(record)
             if address is not None and purpose is not None:
                 self._launch(record.device_id, address, purpose)
 
@@ -223,18 +209,6 @@ class Registrar:
             self.tell(record, machine.key_lost_at_start(record, expected))
             failures.raise_key_lost(self, record)
             self.changed(record.device_id)
-
-    @staticmethod
-    def _start_purpose(record: DeviceRecord) -> Purpose | None:
-        if record.phase in (Phase.BLOCKED, Phase.HANDED_OVER, Phase.REJECTED, Phase.AWAITING_APPROVAL):
-            return None
-        if record.change is not None or record.phase is Phase.APPROVED:
-            return Purpose.DELIVER
-        if record.is_member:
-            return Purpose.CHECK
-        if record.phase is Phase.SEEN and record.refusal is None:
-            return Purpose.ONBOARD
-        return None
 
     def stop(self) -> None:
         """Stop scheduling; running attempts are cancelled by the host's scheduler."""
@@ -268,7 +242,9 @@ class Registrar:
         if record is not None and record.hint != address and not candidates.disposable(record):
             record.hint = address  # a refused unknown id gets no write per announcement
             self.persistence.schedule_save()
-        purpose = self._purpose(record, candidate, address)
+        purpose = announcement.purpose(
+            record, candidate, address, checked=candidate.device_id in self.checked
+        )
         if purpose is None:
             return
         running = self._running.get(candidate.device_id)
@@ -278,48 +254,13 @@ class Registrar:
             ):
                 self._heard[candidate.device_id] = candidate  # news the attempt under way may not see
             return  # else the same announcement again (two interfaces): the attempt answers it
-        wait = self._wait(record, candidate, address)
+        wait = announcement.wait(record, candidate, address, now=self.clock(), held_back=self.elsewhere)
         if wait is None:
             return
         if wait > 0:  # news, but too soon after the refusal: tried once that time has passed
             failures.retry_in(self, candidate.device_id, address, purpose, wait)
             return
         self._launch(candidate.device_id, address, purpose)
-
-    def _purpose(  # noqa: PLR0911 - a decision table
-        self, record: DeviceRecord | None, candidate: Candidate, address: Address
-    ) -> Purpose | None:
-        if record is None:
-            return Purpose.ONBOARD
-        if record.change is not None or record.phase is Phase.APPROVED:
-            return Purpose.DELIVER
-        if record.phase is Phase.AWAITING_APPROVAL:
-            return None  # the owner has not decided
-        if record.phase in (Phase.REMOVED, Phase.HANDED_OVER):
-            return None if candidate.claimed else Purpose.ONBOARD
-        if record.is_member:
-            if not candidate.claimed:
-                return Purpose.ONBOARD  # it lost its imprint (factory reset)
-            if address != record.address or record.device_id not in self.checked:
-                return Purpose.CHECK
-            return None
-        return Purpose.ONBOARD
-
-    def _wait(self, record: DeviceRecord | None, candidate: Candidate, address: Address) -> float | None:
-        """Seconds until an attempt is due (0: now), or None when the announcement is no reason for one."""
-        now = self.clock()
-        if record is not None and record.is_member and address != record.address:
-            held_back = self.elsewhere.get((record.device_id, address))
-            return None if held_back is not None and now < held_back[0] else 0.0
-        refusal = record.refusal if record is not None else None
-        if refusal is None or (record is not None and record.is_member):
-            return 0.0  # a member's stored refusal never holds back an attempt at its proven address
-        if now >= datetime.fromisoformat(refusal.retry_after):
-            return 0.0
-        if txt_digest(candidate.txt) in ("", refusal.txt_digest):
-            return None  # nothing new (a new `sv` alone is not news)
-        soonest = datetime.fromisoformat(refusal.at) + TXT_NEWS_MIN
-        return max(0.0, (soonest - now).total_seconds())
 
     def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER) -> None:
         """Try a device at its last proven (else announced) address now, whatever its back-off."""
