@@ -10,7 +10,7 @@ figure can leave it out, and every signature check is counted by side (`Counter`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from contextlib import contextmanager
 import itertools
 import time
@@ -26,6 +26,7 @@ from custom_components.autoadd.registrar.keys import HomeKey, HomeKeys
 from custom_components.autoadd.registrar.ports import DeviceUnreachableError, Issue
 from custom_components.autoadd.registrar.record import DeviceRecord
 from custom_components.autoadd.registrar.state import RegistrarState, TrustedRoot
+from custom_components.autoadd.registrar.store_image import StoreImage
 
 from .world import NOW, BenchDevice, Maker
 
@@ -122,17 +123,19 @@ class JsonPersistence:
         self.state: RegistrarState | None = None
         self.writes = 0
         self.bytes = 0
+        self.image = StoreImage()
 
     async def save_keys(self, keys: HomeKeys) -> None:
         orjson.dumps(keys.as_dict())
 
-    async def save_state(self, state: RegistrarState) -> None:
-        self.bytes = len(orjson.dumps(state.as_dict()))
+    async def save_state(self, state: RegistrarState, devices: Collection[str] | None) -> None:
+        self.image.touch(devices)
+        self.bytes = len(orjson.dumps(self.image.data(state)))
         self.writes += 1
         await asyncio.sleep(0)
 
-    def schedule_save(self) -> None:
-        pass
+    def schedule_save(self, devices: Collection[str] = ()) -> None:
+        self.image.touch(devices)
 
 
 class _Owner:

@@ -13,7 +13,7 @@ raises PersistError when it cannot. Delayed saves that fail tell the owner with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 import logging
 from typing import Any
 
@@ -28,6 +28,7 @@ from .registrar.keys import HomeKeys
 from .registrar.migration import migrate
 from .registrar.ports import PersistError
 from .registrar.state import STATE_VERSION, RegistrarState
+from .registrar.store_image import StoreImage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class Stores:
         self.keys_store = DurableStore(hass, KEY_STORE_VERSION, HOME_KEY_STORE, private=True)
         self.state_store = RegistrarStore(hass)
         self.state = RegistrarState()
+        #: Each record's JSON, made again only when it changed (a write would otherwise encode them all).
+        self.image = StoreImage()
         self.keys_store.on_result = self.state_store.on_result = self._write_result
 
     async def async_load_keys(self) -> HomeKeys | None:
@@ -129,18 +132,21 @@ class Stores:
         """Write the key store durably."""
         await self.keys_store.async_save_durable(keys.as_dict())
 
-    async def save_state(self, state: RegistrarState) -> None:
-        """Write the registrar store durably."""
-        self.state = state
+    async def save_state(self, state: RegistrarState, devices: Collection[str] | None) -> None:
+        """Write the registrar store durably (`devices`: the records changed for it, None: any)."""
+        if state is not self.state:
+            self.state, devices = state, None
+        self.image.touch(devices)
         try:
-            await self.state_store.async_save_durable(state.as_dict())
+            await self.state_store.async_save_durable(self.image.data(state))
         except PersistError:
             self.schedule_save()  # what was pending before is still to be written
             raise
 
-    def schedule_save(self) -> None:
-        """Write the registrar store soon."""
-        self.state_store.async_delay_save(lambda: self.state.as_dict(), SAVE_DELAY)  # noqa: PLW0108 - late
+    def schedule_save(self, devices: Collection[str] = ()) -> None:
+        """Write the registrar store soon (`devices`: the records changed)."""
+        self.image.touch(devices)
+        self.state_store.async_delay_save(lambda: self.image.data(self.state), SAVE_DELAY)
 
     async def async_flush(self) -> None:
         """Write a pending delayed save now (at unload)."""

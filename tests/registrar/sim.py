@@ -7,12 +7,13 @@ Devices speak through the real protocol core (DeviceResponder); nothing here dec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 import copy
 from dataclasses import dataclass, field
 import datetime as dt
-import json
 from typing import Any
+
+import orjson
 
 from custom_components.autoadd.protocol.certificates import certificate_hash
 from custom_components.autoadd.protocol.chain import VerifiedChain, extend, issue_invoice, verify_chain
@@ -23,6 +24,7 @@ from custom_components.autoadd.registrar.keys import HomeKeys
 from custom_components.autoadd.registrar.ports import DeviceUnreachableError, Issue, PersistError
 from custom_components.autoadd.registrar.record import DeviceRecord
 from custom_components.autoadd.registrar.state import RegistrarState
+from custom_components.autoadd.registrar.store_image import StoreImage
 from tests.factory import NOW, NOW_TS, Device, Manufacturer
 
 
@@ -152,12 +154,12 @@ class Disk:
             self.crash_in -= 1
             if not self.crash_in:
                 if self.crash_after_write:
-                    setattr(self, which, json.loads(json.dumps(data)))
+                    setattr(self, which, orjson.loads(orjson.dumps(data)))
                 raise Crash(which)
         if self.failing:
             self.failing -= 1
             raise PersistError(f"injected: the {which} store could not be written")
-        setattr(self, which, json.loads(json.dumps(data)))
+        setattr(self, which, orjson.loads(orjson.dumps(data)))
         self.writes += 1
 
     def image(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -172,25 +174,32 @@ class Persistence:
         self.disk = disk
         self.state: RegistrarState | None = None
         self.dirty = False
+        #: As the Home Assistant adapter writes the store: only records named as changed are encoded.
+        self.image = StoreImage()
 
     async def save_keys(self, keys: HomeKeys) -> None:
         self.disk._write("keys", keys.as_dict())
 
-    async def save_state(self, state: RegistrarState) -> None:
-        self.disk._write("state", state.as_dict())
+    async def save_state(self, state: RegistrarState, devices: Collection[str] | None) -> None:
+        self.image.touch(devices)
+        self.disk._write("state", self.image.data(state))
         self.dirty = False
 
-    def schedule_save(self) -> None:
+    def schedule_save(self, devices: Collection[str] = ()) -> None:
+        self.image.touch(devices)
         self.dirty = True
 
-    def flush(self) -> None:
-        """The debounced save landing (a failure is reported by the host and leaves the store dirty)."""
-        if self.dirty and self.state is not None:
-            try:
-                self.disk._write("state", self.state.as_dict())
-                self.dirty = False
-            except PersistError:
-                pass
+    def flush(self) -> bool:
+        """The debounced save landing (a failure is reported by the host and leaves the store dirty);
+        whether it wrote the store."""
+        if not self.dirty or self.state is None:
+            return False
+        try:
+            self.disk._write("state", self.image.data(self.state))
+        except PersistError:
+            return False
+        self.dirty = False
+        return True
 
 
 class Owner:

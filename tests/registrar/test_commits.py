@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from hypothesis import given, settings, strategies as st
+import orjson
 import pytest
 
 from custom_components.autoadd.registrar.commits import Commits
 from custom_components.autoadd.registrar.ports import PersistError
 from custom_components.autoadd.registrar.record import DeviceRecord
 from custom_components.autoadd.registrar.state import RegistrarState
+from custom_components.autoadd.registrar.store_image import StoreImage
 
 DEVICES = [f"{index:064x}" for index in range(3)]
 
@@ -33,12 +35,14 @@ class GatedDisk:
         self.on_disk: dict[str, Any] = {}
         self.writes = 0
         self.yields: list[int] = []
+        self.image = StoreImage()
 
     async def save_keys(self, keys: Any) -> None:
         raise AssertionError("not used")
 
-    async def save_state(self, state: RegistrarState) -> None:
-        image = state.as_dict()
+    async def save_state(self, state: RegistrarState, devices: Collection[str] | None) -> None:
+        self.image.touch(devices)  # as the real one: only the records a commit names are encoded again
+        image = orjson.loads(orjson.dumps(self.image.data(state)))
         number = self.writes
         self.writes += 1
         self.begun[number].set()
@@ -57,7 +61,7 @@ class GatedDisk:
         for number in numbers or tuple(self.gates):
             self.gates[number].set()
 
-    def schedule_save(self) -> None:
+    def schedule_save(self, devices: Collection[str] = ()) -> None:
         """Not used by commits."""
 
 

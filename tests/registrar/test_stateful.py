@@ -22,6 +22,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+import orjson
 
 from custom_components.autoadd.protocol.chain import decode_chain, encode_chain, issue_link, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
@@ -434,9 +435,12 @@ class Home(RuleBasedStateMachine):
     @rule()
     def debounced_save(self) -> None:
         try:
-            self.persistence.flush()
+            written = self.persistence.flush()
         except Crash:
             self.boot(crashed=True)
+            return
+        if written:  # every change was named to the store, so the JSON kept of each record is current
+            assert self.disk.state == orjson.loads(orjson.dumps(self.registrar.state.as_dict()))
 
     @rule()
     def restart(self) -> None:

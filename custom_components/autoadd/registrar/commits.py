@@ -112,7 +112,8 @@ class Commits:
         ended = asyncio.get_running_loop().create_future()
         self._writing, self._ended = write, ended
         try:
-            await self.persistence.save_state(self.state)  # takes the state as it is now, in one step
+            changed = None if write.devices is None else set(write.devices)
+            await self.persistence.save_state(self.state, changed)  # the state as it is now, in one step
         except BaseException as err:
             for undo in reversed(write.undo):
                 undo()

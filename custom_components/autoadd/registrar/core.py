@@ -145,7 +145,7 @@ class Registrar:
 
     def changed(self, device_id: str) -> None:
         """Something about a device changed that may be saved a little later."""
-        self.persistence.schedule_save()
+        self.persistence.schedule_save((device_id,))
         self.owner.device_updated(device_id)
 
     def tell(self, record: DeviceRecord, events: Events) -> None:
@@ -241,7 +241,7 @@ class Registrar:
             self.announced_txt[candidate.device_id] = txt_digest(candidate.txt)
         if record is not None and record.hint != address and not candidates.disposable(record):
             record.hint = address  # a refused unknown id gets no write per announcement
-            self.persistence.schedule_save()
+            self.persistence.schedule_save((candidate.device_id,))
         purpose = announcement.purpose(
             record, candidate, address, checked=candidate.device_id in self.checked
         )

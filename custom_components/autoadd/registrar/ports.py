@@ -5,7 +5,7 @@ The core does no I/O of its own; the host implements these and passes them in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,11 +37,13 @@ class Persistence(Protocol):
     async def save_keys(self, keys: HomeKeys) -> None:
         """Write the private key store durably."""
 
-    async def save_state(self, state: RegistrarState) -> None:
-        """Write the registrar store durably."""
+    async def save_state(self, state: RegistrarState, devices: Collection[str] | None) -> None:
+        """Write the registrar store durably; `devices` names the records changed for it (None: any
+        may have), besides those named to `schedule_save` since the last write."""
 
-    def schedule_save(self) -> None:
-        """Write the registrar store soon (changes made together are written once)."""
+    def schedule_save(self, devices: Collection[str] = ()) -> None:
+        """Write the registrar store soon (changes made together are written once); `devices` names the
+        records changed (none: only the roots, the rotation, or records removed)."""
 
 
 class DeviceConnection(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import copy
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -66,11 +67,14 @@ class RegistrarState:
     #: A key rotation whose links are signed: {"old", "new", "destroy_old", "started_at"}.
     rotation: dict[str, Any] | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form, sharing nothing mutable with the state (it is encoded in another thread)."""
+    def as_dict(self, devices: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """JSON form, sharing nothing mutable with the state (it is encoded in another thread).
+        `devices`: the records' stored forms as the caller has them already (store_image.py)."""
         return {
             "roots": [root.as_dict() for root in self.roots],
-            "devices": {key: record.as_dict() for key, record in self.devices.items()},
+            "devices": {key: record.as_dict() for key, record in self.devices.items()}
+            if devices is None
+            else devices,
             "revoked_roots": copy.deepcopy(self.revoked_roots),
             "rotation": copy.deepcopy(self.rotation),
         }
