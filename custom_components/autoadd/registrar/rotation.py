@@ -215,8 +215,15 @@ async def resume_rotation(registrar: Registrar) -> None:
 def after_confirmation(registrar: Registrar) -> None:
     """Once no device waits for its rotation link, the rotation is over. A kept old key goes only when,
     besides, KEEP_RETIRED has passed since it was retired: a device this home has no record of (offline
-    since a restore from an older backup, or not yet switched on) may still trust it."""
-    if registrar.keys.staged is not None or rotation_progress(registrar).pending:
+    since a restore from an older backup, or not yet switched on) may still trust it.
+
+    It runs after every onboarding: with no rotation to finish and no kept old key, it looks at no record."""
+    keys = registrar.keys
+    if keys.staged is not None:
+        return
+    if registrar.state.rotation is None and all(old.key is None for old in keys.retired):
+        return
+    if rotation_progress(registrar).pending:
         return
     if registrar.state.rotation is not None:
         registrar.state.rotation = None
