@@ -32,16 +32,23 @@ from .world import NOW, BenchDevice, Maker
 
 
 class Counter:
-    """Signature verifications made by the registrar (COSE objects and certificates)."""
+    """Signature verifications made by the registrar (COSE objects and certificates), and its
+    signatures (hellos and notes)."""
 
     def __init__(self) -> None:
         self.registrar = 0
+        self.signatures = 0
         self.device_side = False
 
     @contextmanager
     def counting(self) -> Iterator[None]:
-        """Count while inside the block (the protocol's two verify functions are wrapped)."""
-        verify, issued_by = cose.verify, certificates._issued_by
+        """Count while inside the block (the protocol's verify and sign functions are wrapped)."""
+        verify, issued_by, sign = cose.verify, certificates._issued_by, cose.sign
+
+        def counted_sign(*args: Any, **kwargs: Any) -> bytes:
+            if not self.device_side:
+                self.signatures += 1
+            return sign(*args, **kwargs)
 
         def counted_verify(*args: Any, **kwargs: Any) -> None:
             if not self.device_side:
@@ -56,6 +63,7 @@ class Counter:
         with (
             mock.patch.object(cose, "verify", counted_verify),
             mock.patch.object(certificates, "_issued_by", counted_issued_by),
+            mock.patch.object(cose, "sign", counted_sign),
         ):
             yield
 

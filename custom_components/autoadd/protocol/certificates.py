@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 import datetime as dt
+import functools
 import hashlib
 
 from cryptography import x509
@@ -84,6 +85,13 @@ def certificate_to_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+#: Certificates met again and again (roots, the IDevIDs of known devices): what is read from them is kept
+#: for this many, keyed by the certificate (equal DER, equal key), so every handshake does not export,
+#: hash and parse them anew.
+CACHED_CERTIFICATES = 1024
+
+
+@functools.lru_cache(maxsize=CACHED_CERTIFICATES)
 def certificate_hash(cert: x509.Certificate) -> bytes:
     """SHA-256 over the certificate's DER bytes."""
     return hashlib.sha256(certificate_to_der(cert)).digest()
@@ -99,6 +107,13 @@ def certificate_public_key(cert: x509.Certificate) -> PublicKey:
     return key  # type: ignore[return-value]
 
 
+@functools.lru_cache(maxsize=CACHED_CERTIFICATES)
+def certificate_key_fingerprint(cert: x509.Certificate) -> bytes:
+    """Fingerprint of the certificate's key (which must be Ed25519 or P-256)."""
+    return fingerprint(certificate_public_key(cert))
+
+
+@functools.lru_cache(maxsize=CACHED_CERTIFICATES)
 def subject_attribute(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
     """First value of a subject attribute, as text."""
     values = cert.subject.get_attributes_for_oid(oid)
@@ -115,7 +130,7 @@ class VerifiedCertificateChain:
     @property
     def root_fingerprint(self) -> bytes:
         """Fingerprint of the root's key: how a manufacturer is named."""
-        return fingerprint(certificate_public_key(self.root))
+        return certificate_key_fingerprint(self.root)
 
     @property
     def manufacturer(self) -> str:
