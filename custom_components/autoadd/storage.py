@@ -125,7 +125,7 @@ class Stores:
         data = await self.state_store.async_load() or {}
         # Built in the executor: thousands of records are a second of Python the event loop would wait
         # for, while a worker thread gives it its turn every few milliseconds.
-        self.state = await self.hass.async_add_executor_job(RegistrarState.from_dict, data)
+        self.state, self.image = await self.hass.async_add_executor_job(_read_state, data)
         return self.state
 
     async def save_keys(self, keys: HomeKeys) -> None:
@@ -168,6 +168,11 @@ class Stores:
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_STORAGE,
         )
+
+
+def _read_state(data: dict[str, Any]) -> tuple[RegistrarState, StoreImage]:
+    state = RegistrarState.from_dict(data)
+    return state, StoreImage.of_loaded(state, data.get("devices", {}))
 
 
 async def async_create_home_keys(hass: HomeAssistant, keys: HomeKeys) -> None:

@@ -34,6 +34,7 @@ from custom_components.autoadd.registrar.machine import held_links
 from custom_components.autoadd.registrar.ports import PersistError, StepError
 from custom_components.autoadd.registrar.record import ChangeKind, Phase
 from custom_components.autoadd.registrar.state import RegistrarState, TrustedRoot
+from custom_components.autoadd.registrar.store_image import StoreImage
 from tests.factory import NOW_TS, Manufacturer, fixed_key
 from tests.registrar.sim import (
     Clock,
@@ -147,6 +148,8 @@ class Home(RuleBasedStateMachine):
         self.scheduler.clock = self.clock
         self.persistence = Persistence(self.disk)
         self.persistence.state = state
+        if self.disk.state:  # as the Home Assistant adapter reads it: each record's JSON as it was read
+            self.persistence.image = StoreImage.of_loaded(state, self.disk.state["devices"])
         self.registrar = Registrar(
             keys,
             state,
