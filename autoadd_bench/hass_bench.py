@@ -242,6 +242,7 @@ async def _burst(run: Run, client: HomeAssistantClient, entry_id: str, n: int) -
         "tail_seconds": TAIL,
         "rss_before_kib": before["rss_kib"],
         "rss_after_kib": after["rss_kib"],
+        "max_gc_ms": after.get("max_gc_ms"),
         **({"stall_sources": after["stall_sources"]} if "stall_sources" in after else {}),
     }
     quick = _quick_note(run.quick, n, 1000, "devices")
@@ -315,6 +316,7 @@ async def _setup(
         "rss_before_kib": before["rss_kib"],
         "rss_after_first_kib": after["rss_kib"],
         "cloned_from": model["device_id"],
+        "max_gc_ms": again_after.get("max_gc_ms"),
         **({"stall_sources": again_after["stall_sources"]} if "stall_sources" in again_after else {}),
     }
     note = _join(

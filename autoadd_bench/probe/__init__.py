@@ -8,6 +8,9 @@ that have a state. Reading `rss_kib` runs `gc.collect()` first, on
 the event loop: that pause is the probe's own, so it is left out of the next wake-up's lateness
 (`GET ?rss=0` skips both). Everything else a request costs counts, as for any other request.
 
+GET also gives "max_gc_ms": the longest garbage collection since the reset (the probe's own left out), by
+generation, so that a stall the collector caused is told from one that code caused.
+
 With AUTOADD_BENCH_TRACE=1 a thread also samples the event loop's stack every 2 ms while the loop is
 late by more than 20 ms, and GET adds "stall_sources": the most sampled stacks (innermost frame last).
 """
@@ -50,6 +53,18 @@ class StallProbe:
         self.excused = 0.0
         self.collecting = False
         self.sources: Counter[str] = Counter()
+        #: The longest collection since the reset, per generation, in seconds.
+        self.gc_pauses: dict[int, float] = {}
+        self._gc_started = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """gc.callbacks: time each collection that is not the probe's own."""
+        if phase == "start":
+            self._gc_started = time.monotonic()
+        elif not self.collecting:
+            generation = int(info["generation"])
+            took = time.monotonic() - self._gc_started
+            self.gc_pauses[generation] = max(self.gc_pauses.get(generation, 0.0), took)
 
     async def run(self) -> None:
         """Sleep 5 ms, measure how late the wake-up is, forever."""
@@ -65,6 +80,7 @@ class StallProbe:
         """Start a new maximum (and a new trace)."""
         self.max_stall = 0.0
         self.sources.clear()
+        self.gc_pauses.clear()
 
     def watch(self, loop_thread: int) -> None:
         """The trace thread: sample the loop thread's stack while the loop is late."""
@@ -142,6 +158,7 @@ class ProbeView(HomeAssistantView):
             "members": members(self.hass),
             "sensors": len(self.sensors.entity_ids),
             "rss_kib": None,
+            "max_gc_ms": {str(g): round(s * 1000, 3) for g, s in sorted(self.probe.gc_pauses.items())},
         }
         if request.query.get("rss") != "0":
             started = time.monotonic()
@@ -166,6 +183,7 @@ class ProbeView(HomeAssistantView):
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Start the probe and serve its view."""
     probe = StallProbe()
+    gc.callbacks.append(probe.on_gc)
     hass.async_create_background_task(probe.run(), "autoadd_bench_probe stall probe")
     if os.environ.get(TRACE_ENV) == "1":
         threading.Thread(
