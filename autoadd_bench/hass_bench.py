@@ -208,6 +208,7 @@ async def _burst(run: Run, client: HomeAssistantClient, entry_id: str, n: int) -
     run.say(f"{n} devices serve and are announced after {devices_start:.1f} s; enabling the entry")
     await reset_probe(client)
     before = await probe(client)
+    devices_cpu = run.devices.cpu_seconds()
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     enable_call = await set_disabled(client, entry_id, disabled=False)
@@ -228,6 +229,7 @@ async def _burst(run: Run, client: HomeAssistantClient, entry_id: str, n: int) -
             raise BenchError(f"{at_done['sensors']} of {n} sensors after {SETUP_TIMEOUT:.0f} s")
         await asyncio.sleep(0.02)
     seconds = time.perf_counter() - started
+    devices_cpu_done = run.devices.cpu_seconds()
     at_done["loaded_seconds"] = round(loaded, 3)
     await asyncio.sleep(TAIL)
     after = await probe(client)
@@ -243,6 +245,9 @@ async def _burst(run: Run, client: HomeAssistantClient, entry_id: str, n: int) -
         "rss_before_kib": before["rss_kib"],
         "rss_after_kib": after["rss_kib"],
         "max_gc_ms": after.get("max_gc_ms"),
+        # Who was busy: Home Assistant's process (all threads) and the one device process, over the burst.
+        "hass_cpu_seconds": round(at_done["cpu_seconds"] - before["cpu_seconds"], 3),
+        "devices_cpu_seconds": round(devices_cpu_done - devices_cpu, 3),
         **({"stall_sources": after["stall_sources"]} if "stall_sources" in after else {}),
     }
     quick = _quick_note(run.quick, n, 1000, "devices")

@@ -144,6 +144,16 @@ class DeviceProcess:
         self.devices, self.count, self.log, self.network = devices, count, log, network
         self.process: asyncio.subprocess.Process | None = None
 
+    def cpu_seconds(self) -> float:
+        """CPU time the device process has used so far (Linux: /proc), 0 if it is not running."""
+        if self.process is None or self.process.returncode is not None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     async def start(self, wait_seconds: float) -> float:
         """Start, and wait until every device serves and is announced; the seconds that took."""
         started = time.perf_counter()

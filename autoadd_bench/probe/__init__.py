@@ -8,8 +8,9 @@ that have a state. Reading `rss_kib` runs `gc.collect()` first, on
 the event loop: that pause is the probe's own, so it is left out of the next wake-up's lateness
 (`GET ?rss=0` skips both). Everything else a request costs counts, as for any other request.
 
-GET also gives "max_gc_ms": the longest garbage collection since the reset (the probe's own left out), by
-generation, so that a stall the collector caused is told from one that code caused.
+GET also gives "cpu_seconds", the CPU time Home Assistant's process has used (all its threads), and
+"max_gc_ms": the longest garbage collection since the reset (the probe's own left out), by generation,
+so that a stall the collector caused is told from one that code caused.
 
 With AUTOADD_BENCH_TRACE=1 a thread also samples the event loop's stack every 2 ms while the loop is
 late by more than 20 ms, and GET adds "stall_sources": the most sampled stacks (innermost frame last).
@@ -159,6 +160,7 @@ class ProbeView(HomeAssistantView):
             "sensors": len(self.sensors.entity_ids),
             "rss_kib": None,
             "max_gc_ms": {str(g): round(s * 1000, 3) for g, s in sorted(self.probe.gc_pauses.items())},
+            "cpu_seconds": round(time.process_time(), 3),
         }
         if request.query.get("rss") != "0":
             started = time.monotonic()
