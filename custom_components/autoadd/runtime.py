@@ -11,6 +11,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 
@@ -47,6 +48,19 @@ def device_name(record: DeviceRecord) -> str:
     serial = shown(record.serial_number or record.device_id[:8], Place.NAME, cap=NAME_SERIAL_CAP)
     model = shown(record.model, Place.NAME, cap=CAPS[Place.NAME] - 1 - len(serial))
     return f"{model} {serial}"
+
+
+def device_info(record: DeviceRecord) -> DeviceInfo:
+    """The device registry entry a member's entities belong to, with everything it is shown by: a device
+    stored here but missing from the registry (a restored backup) gets its name, not a nameless entry
+    whose entity ids would all be `sensor.onboarding_state_N`."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, record.device_id)},
+        manufacturer=shown(record.manufacturer, Place.NAME),
+        model=shown(record.model, Place.NAME),
+        name=device_name(record),
+        serial_number=shown(record.serial_number, Place.NAME) if record.serial_number else None,
+    )
 
 
 class HassRuntime:
@@ -100,12 +114,7 @@ class HassRuntime:
     def device_joined(self, record: DeviceRecord, *, first: bool) -> None:
         """Add the device to the registry; fire the onboarded event the first time."""
         device = dr.async_get(self.hass).async_get_or_create(
-            config_entry_id=self.entry_id,
-            identifiers={(DOMAIN, record.device_id)},
-            manufacturer=shown(record.manufacturer, Place.NAME),
-            model=shown(record.model, Place.NAME),
-            name=device_name(record),
-            serial_number=shown(record.serial_number, Place.NAME) if record.serial_number else None,
+            config_entry_id=self.entry_id, **device_info(record)
         )
         async_dispatcher_send(self.hass, SIGNAL_DEVICE_ADDED, record.device_id)
         if first:

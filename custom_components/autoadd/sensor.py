@@ -21,10 +21,11 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AutoAddConfigEntry
-from .const import DOMAIN, SIGNAL_DEVICE_ADDED, SIGNAL_DEVICE_UPDATED
+from .const import SIGNAL_DEVICE_ADDED, SIGNAL_DEVICE_UPDATED
 from .protocol.keys import format_fingerprint
 from .registrar.core import Registrar
 from .registrar.record import ChangeKind, DeviceRecord, Phase
+from .runtime import device_info
 
 PARALLEL_UPDATES = 0
 
@@ -119,7 +120,8 @@ async def async_setup_entry(
         if device_id in added or record is None or not record.is_member:
             return []
         added.add(device_id)
-        return [AutoAddSensor(registrar, device_id, description) for description in SENSORS]
+        info = device_info(record)
+        return [AutoAddSensor(registrar, device_id, description, info) for description in SENSORS]
 
     @callback
     def add(device_id: str) -> None:
@@ -151,13 +153,15 @@ class AutoAddSensor(SensorEntity):
     _attr_has_entity_name = True
     _attr_should_poll = False
 
-    def __init__(self, registrar: Registrar, device_id: str, description: AutoAddSensorDescription) -> None:
+    def __init__(
+        self, registrar: Registrar, device_id: str, description: AutoAddSensorDescription, info: DeviceInfo
+    ) -> None:
         """Bind to a device record."""
         self.entity_description = description
         self._registrar = registrar
         self._device_id = device_id
         self._attr_unique_id = f"{device_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device_id)})
+        self._attr_device_info = info
 
     @property
     def _record(self) -> DeviceRecord | None:

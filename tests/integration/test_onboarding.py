@@ -160,3 +160,34 @@ async def test_a_home_of_many_devices_gets_every_sensor_back_at_set_up(
         state = hass.states.get(entity_id)
         assert state is not None
         assert state.state == "onboarded"
+
+
+async def test_a_stored_device_missing_from_the_registry_gets_its_name_back_at_set_up(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+) -> None:
+    """A member stored here but gone from Home Assistant's device registry (a restored backup) is
+    registered again under its name at set-up, and its entity ids come from that name, not from a
+    nameless device (`sensor.onboarding_state_2`, `_3`...)."""
+    device = await devices([home], serial="SN0042")
+    registrar_of(loaded).announce(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await hass.config_entries.async_unload(loaded.entry_id)
+    device_id = device.spec.device_id.hex()
+    entities, devices_registry = er.async_get(hass), dr.async_get(hass)
+    entry = registered(hass, device_id)
+    assert entry is not None
+    devices_registry.async_remove_device(entry.id)  # its entities go with it
+    assert entities.async_get_entity_id("sensor", "autoadd", f"{device_id}_onboarding_state") is None
+
+    assert await hass.config_entries.async_setup(loaded.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    again = registered(hass, device_id)
+    assert again is not None
+    assert again.name == "Lamp 1 SN0042"
+    assert again.serial_number == "SN0042"
+    entity_id = entities.async_get_entity_id("sensor", "autoadd", f"{device_id}_onboarding_state")
+    assert entity_id == "sensor.lamp_1_sn0042_onboarding_state"
