@@ -195,12 +195,13 @@ class DeviceProcess:
 
 
 def clone_records(config: Path, count: int, port: int) -> dict[str, Any]:
-    """Replace the stored records by `count` clones of one onboarded record: fresh random device ids,
+    """Replace the stored records by `count` clones of one onboarded record: fresh random device ids and
+    serial numbers (as real devices have: a device's name, and so its entity ids, include its serial),
     each at its own 127.x.y.z host on `port` (where nothing listens), all else the same. Home Assistant
     must be stopped (its storage would otherwise keep and write back what it read).
 
     Unlike onboarded devices, the clones are not in Home Assistant's device registry: the entry's first
-    set-up registers them (nameless, so each entity id is found by trying `_2`, `_3`...)."""
+    set-up registers them."""
     path = config / REGISTRAR_STORE
     envelope = json.loads(path.read_text())
     records = envelope["data"]["devices"]
@@ -210,10 +211,17 @@ def clone_records(config: Path, count: int, port: int) -> dict[str, Any]:
     clones: dict[str, Any] = {}
     hosts = ipaddress.ip_network("127.0.0.0/8").hosts()
     next(hosts)  # not 127.0.0.1, where the bench's own processes listen
-    for _ in range(count):
+    for index in range(count):
         device_id = secrets.token_hex(32)
         where = {"host": str(next(hosts)), "port": port}
-        clones[device_id] = {**model, "device_id": device_id, "address": where, "hint": dict(where)}
+        serial = f"{model.get('serial_number') or 'SN'}-{index}"
+        clones[device_id] = {
+            **model,
+            "device_id": device_id,
+            "serial_number": serial,
+            "address": where,
+            "hint": dict(where),
+        }
     envelope["data"]["devices"] = clones
     staging = path.with_suffix(".bench")
     staging.write_text(json.dumps(envelope))

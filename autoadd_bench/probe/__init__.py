@@ -12,6 +12,9 @@ GET also gives "cpu_seconds", the CPU time Home Assistant's process has used (al
 "max_gc_ms": the longest garbage collection since the reset (the probe's own left out), by generation,
 so that a stall the collector caused is told from one that code caused.
 
+With AUTOADD_BENCH_PROFILE=<folder>, the event loop's thread is profiled (cProfile) from each POST to the
+next: each POST writes the profile since the last one to <folder>/probe-<pid>-<n>.prof.
+
 With AUTOADD_BENCH_TRACE=1 a thread also samples the event loop's stack every 2 ms while the loop is
 late by more than 20 ms, and GET adds "stall_sources": the most sampled stacks (innermost frame last).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+import cProfile
 import gc
 import os
 from pathlib import Path
@@ -40,6 +44,7 @@ from homeassistant.helpers.typing import ConfigType
 DOMAIN = "autoadd_bench_probe"
 PERIOD = 0.005
 TRACE_ENV = "AUTOADD_BENCH_TRACE"
+PROFILE_ENV = "AUTOADD_BENCH_PROFILE"
 TRACE_AFTER = 0.020
 TRACE_EVERY = 0.002
 
@@ -151,6 +156,8 @@ class ProbeView(HomeAssistantView):
         self.hass = hass
         self.probe = probe
         self.sensors = sensors
+        self.profile: cProfile.Profile | None = None
+        self.profiles = 0
 
     async def get(self, request: web.Request) -> web.Response:
         """The largest stall since the reset, the member count and (unless ?rss=0) the memory."""
@@ -177,8 +184,16 @@ class ProbeView(HomeAssistantView):
         return self.json(answer)
 
     async def post(self, request: web.Request) -> web.Response:
-        """Reset the maximum stall."""
+        """Reset the maximum stall (and, when profiling, write the profile so far and start another)."""
         self.probe.reset()
+        folder = os.environ.get(PROFILE_ENV)
+        if folder:
+            if self.profile is not None:
+                self.profile.disable()
+                self.profile.dump_stats(Path(folder) / f"probe-{os.getpid()}-{self.profiles}.prof")
+                self.profiles += 1
+            self.profile = cProfile.Profile()
+            self.profile.enable()
         return self.json({"reset": True})
 
 
