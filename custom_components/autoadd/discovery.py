@@ -23,7 +23,9 @@ import os
 import re
 
 from homeassistant.components import network, zeroconf
+from homeassistant.components.network.models import Adapter
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.util.hass_dict import HassKey
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
@@ -45,6 +47,9 @@ MAX_RESOLVING = 32
 MAX_PENDING = 4096
 #: "1" lets the registrar contact devices on loopback: for tests and the demo, never a real home.
 ALLOW_LOOPBACK_ENV = "AUTOADD_ALLOW_LOOPBACK"
+_POLICY: HassKey[tuple[tuple[list[Adapter], int | None, bool], AddressPolicy]] = HassKey(
+    "autoadd_address_policy"
+)
 #: Device identifiers whose refused addresses were logged; past this many, no more are (no log flood).
 MAX_LOGGED_REFUSALS = 256
 
@@ -52,21 +57,32 @@ MAX_LOGGED_REFUSALS = 256
 @callback
 def address_policy(hass: HomeAssistant) -> AddressPolicy:
     """The address policy for this host: its own addresses (every network adapter Home Assistant knows,
-    enabled or not) and its HTTP server's port; loopback only when ALLOW_LOOPBACK_ENV says so."""
+    enabled or not) and its HTTP server's port; loopback only when ALLOW_LOOPBACK_ENV says so.
+
+    Every announcement and attempt asks for it (a burst, thousands of times), so the policy is kept, and
+    made again whenever what it rests on is another: the adapters Home Assistant loaded (a new list
+    each time it loads them), the HTTP port, the loopback setting."""
+    adapters = network.async_get_loaded_adapters(hass) if "network" in hass.config.components else []
+    api = hass.config.api
+    inputs = (adapters, api.port if api is not None else None, os.environ.get(ALLOW_LOOPBACK_ENV) == "1")
+    kept = hass.data.get(_POLICY)
+    if kept is not None and kept[0][0] is inputs[0] and kept[0][1:] == inputs[1:]:
+        return kept[1]
+    policy = _make_policy(*inputs)
+    hass.data[_POLICY] = (inputs, policy)
+    return policy
+
+
+def _make_policy(adapters: list[Adapter], own_port: int | None, allow_loopback: bool) -> AddressPolicy:
     interfaces: list[IPInterface] = []
-    if "network" in hass.config.components:
-        for adapter in network.async_get_loaded_adapters(hass):
+    if adapters:
+        for adapter in adapters:
             for configured in (*adapter["ipv4"], *adapter["ipv6"]):
                 with contextlib.suppress(ValueError):  # an address the OS reports oddly is not one of ours
                     interfaces.append(
                         ipaddress.ip_interface(f"{configured['address']}/{configured['network_prefix']}")
                     )
-    api = hass.config.api
-    return AddressPolicy.for_host(
-        interfaces,
-        own_port=api.port if api is not None else None,
-        allow_loopback=os.environ.get(ALLOW_LOOPBACK_ENV) == "1",
-    )
+    return AddressPolicy.for_host(interfaces, own_port=own_port, allow_loopback=allow_loopback)
 
 
 def candidate_from_txt(host: str, port: int | None, properties: Mapping[str, str | None]) -> Candidate | None:

@@ -13,6 +13,8 @@ import logging
 from typing import Any
 from unittest.mock import patch
 
+from homeassistant.components import network
+from homeassistant.components.network.models import Adapter
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
@@ -20,6 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from zeroconf.asyncio import AsyncServiceInfo
 
 from custom_components.autoadd.const import SERVICE_TYPE
+from custom_components.autoadd.discovery import address_policy
 from custom_components.autoadd.protocol.keys import PrivateKey
 from custom_components.autoadd.registrar.core import Candidate
 from tests.reference_device import RunningDevice
@@ -191,3 +194,33 @@ async def test_a_dropped_announcement_is_logged_once_per_device(
         (logging.DEBUG, ("abababababab", "multicast")),
         (logging.DEBUG, ("cdcdcdcdcdcd", "unspecified")),
     ]
+
+
+async def test_the_address_policy_is_made_again_whenever_what_it_rests_on_changes(
+    hass: HomeAssistant, loaded: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The policy is kept between announcements (a burst asks for it thousands of times); adapters Home
+    Assistant loads again (a new network, its broadcast address refused from then on) and the loopback
+    setting each make it again at once."""
+    first = address_policy(hass)
+    assert address_policy(hass) is first
+    assert first.first_allowed(["192.168.77.255"], 8080) == "192.168.77.255"
+    assert first.first_allowed(["127.0.0.1"], 8080) == "127.0.0.1"
+
+    adapters = network.async_get_loaded_adapters(hass)
+    joined: Adapter = {
+        "name": "eth9",
+        "index": 9,
+        "enabled": True,
+        "auto": True,
+        "default": False,
+        "ipv4": [{"address": "192.168.77.5", "network_prefix": 24}],
+        "ipv6": [],
+    }
+    again = [*adapters, joined]  # Home Assistant loads its adapters into a new list
+    monkeypatch.setattr(network, "async_get_loaded_adapters", lambda _: again)
+    second = address_policy(hass)
+    assert second.first_allowed(["192.168.77.255"], 8080) is None
+
+    monkeypatch.delenv("AUTOADD_ALLOW_LOOPBACK")
+    assert address_policy(hass).first_allowed(["127.0.0.1"], 8080) is None

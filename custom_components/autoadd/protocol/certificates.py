@@ -85,10 +85,11 @@ def certificate_to_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-#: Certificates met again and again (roots, the IDevIDs of known devices): what is read from them is kept
-#: for this many, keyed by the certificate (equal DER, equal key), so every handshake does not export,
-#: hash and parse them anew.
-CACHED_CERTIFICATES = 1024
+#: Certificates met in every handshake (the trusted roots, device CAs): what is read from them is kept for
+#: this many, keyed by the certificate (equal DER, equal key), so that a handshake does not export, hash
+#: and parse them anew. Few: devices' own certificates pass through it too, and each one kept holds
+#: memory (a known device's proof is checked against its memo in verified.py instead).
+CACHED_CERTIFICATES = 64
 
 
 @functools.lru_cache(maxsize=CACHED_CERTIFICATES)
