@@ -137,6 +137,8 @@ def make_devices(folder: Path, home_key: str) -> None:
 
 
 async def shot(page: Page, name: str) -> None:
+    """A screenshot once the page's fonts are in: text set in a font still loading is drawn invisible."""
+    await page.evaluate("document.fonts.ready.then(() => true)")
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
