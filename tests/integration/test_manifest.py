@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import re
+import tomllib
 
 from awesomeversion import AwesomeVersion
 from homeassistant.const import __version__ as HA_VERSION
@@ -58,3 +59,13 @@ def test_brand_images_exist() -> None:
     brand = ROOT / "custom_components" / "autoadd" / "brand"
     for name in ("icon.png", "icon@2x.png", "logo.png", "logo@2x.png"):
         assert (brand / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_license_file_is_the_one_pyproject_names() -> None:
+    """HACS checks for a license file; it is the Apache License 2.0 text, as pyproject.toml declares."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text
