@@ -12,7 +12,6 @@ from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
-    SensorStateClass,
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
@@ -88,7 +87,7 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
         key="owners",
         translation_key="owners",
         entity_registry_enabled_default=False,  # diagnostic detail: noise in a home of many devices
-        state_class=SensorStateClass.MEASUREMENT,
+        # No state class: a count of owners is no measurement to keep long-term statistics of.
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: len(record.owners),
         attributes=lambda _, record: {"fingerprints": [format_fingerprint(o) for o in record.owners_bytes()]},
@@ -97,7 +96,7 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
         key="chain_length",
         translation_key="chain_length",
         entity_registry_enabled_default=False,  # diagnostic detail: noise in a home of many devices
-        state_class=SensorStateClass.MEASUREMENT,
+        # No state class: the number of links is no measurement either.
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: len(record.chain),
     ),

@@ -230,7 +230,8 @@ async def test_a_change_shows_sent_until_the_device_confirms_it(
 async def test_owners_and_chain_sensors(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
-    """An invoice naming two homes: two owners, their fingerprints (8 groups of 4) as an attribute."""
+    """An invoice naming two homes: two owners, their fingerprints (8 groups of 4) as an attribute. The
+    counts are no measurements: no state class, so no long-term statistics are kept of them."""
     co_owner = fixed_key("co-owner home")
     device: RunningDevice = await devices([home, co_owner])
     ids = entity_ids(hass, await onboard(hass, loaded, device))
@@ -243,6 +244,10 @@ async def test_owners_and_chain_sensors(
     ]
     assert all(re.fullmatch(r"[0-9a-f]{4}( [0-9a-f]{4}){7}", fp) for fp in owners.attributes["fingerprints"])
     assert state_of(hass, ids["chain_length"]) == "1"
+    chain_length = hass.states.get(ids["chain_length"])
+    assert chain_length is not None
+    assert "state_class" not in owners.attributes
+    assert "state_class" not in chain_length.attributes
     last_seen = hass.states.get(ids["last_seen"])
     assert last_seen is not None
     assert dt_util.parse_datetime(last_seen.state) is not None
