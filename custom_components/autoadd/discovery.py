@@ -31,6 +31,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
 from .const import SERVICE_TYPE
 from .protocol.const import PROTOCOL_VERSION
+from .registrar import reachability
 from .registrar.addresses import AddressPolicy, IPInterface
 from .registrar.core import Candidate, Registrar
 from .registrar.text import Place, shown
@@ -115,6 +116,8 @@ class AutoAddBrowser:
         self._pending: OrderedDict[str, str] = OrderedDict()
         self._zeroconf: Zeroconf | None = None
         self._dropped = 0
+        #: The device id each name handed on announced last, oldest first (MAX_PENDING at most).
+        self._named: OrderedDict[str, str] = OrderedDict()
 
     async def async_start(self) -> None:
         """Browse on HA's shared zeroconf instance."""
@@ -137,6 +140,9 @@ class AutoAddBrowser:
     ) -> None:
         if state_change is ServiceStateChange.Removed:
             self._pending.pop(name, None)
+            device_id = self._named.pop(name, None)
+            if device_id is not None:  # a goodbye is no evidence: it only makes the registrar look
+                reachability.out_of_sight(self.registrar, device_id)
             return
         if name in self._resolving:
             return  # the query under way answers it
@@ -203,6 +209,10 @@ class AutoAddBrowser:
             return True
         if wait_for_room and not self.registrar.accepts(candidate.device_id):
             return False
+        self._named.pop(info.name, None)
+        self._named[info.name] = candidate.device_id
+        if len(self._named) > MAX_PENDING:
+            self._named.popitem(last=False)
         self.registrar.announce(candidate)
         return True
 

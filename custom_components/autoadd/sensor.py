@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,17 +13,12 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import AutoAddConfigEntry
-from .const import SIGNAL_DEVICE_ADDED, SIGNAL_DEVICE_UPDATED
+from .entity import AutoAddEntity, member_platform
 from .protocol.keys import format_fingerprint
 from .registrar.core import Registrar
 from .registrar.record import ChangeKind, DeviceRecord, Phase
-from .runtime import device_info
 
 PARALLEL_UPDATES = 0
 
@@ -103,74 +97,21 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
 )
 
 
-#: Stored devices whose sensors are added in one turn of the event loop at set-up.
-ADD_AT_ONCE = 25
+def _entities(registrar: Registrar, device_id: str, info: DeviceInfo) -> list[AutoAddSensor]:
+    return [AutoAddSensor(registrar, device_id, description, info) for description in SENSORS]
 
 
-async def async_setup_entry(
-    hass: HomeAssistant, entry: AutoAddConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
-) -> None:
-    """Add sensors for every onboarded device, now and as devices are onboarded."""
-    registrar = entry.runtime_data.registrar
-    added: set[str] = set()
-
-    def sensors(device_id: str) -> list[AutoAddSensor]:
-        record = registrar.state.devices.get(device_id)
-        if device_id in added or record is None or not record.is_member:
-            return []
-        added.add(device_id)
-        info = device_info(record)
-        return [AutoAddSensor(registrar, device_id, description, info) for description in SENSORS]
-
-    @callback
-    def add(device_id: str) -> None:
-        if new := sensors(device_id):
-            async_add_entities(new)
-
-    async def add_stored() -> None:
-        """The stored devices' sensors, a few devices at a time: adding an entity runs in the event
-        loop, and a home with thousands of devices would otherwise hold it for a second or more."""
-        stored = list(registrar.state.devices)
-        for start in range(0, len(stored), ADD_AT_ONCE):
-            if new := [
-                sensor for device_id in stored[start : start + ADD_AT_ONCE] for sensor in sensors(device_id)
-            ]:
-                async_add_entities(new)
-            await asyncio.sleep(0)  # a turn of the event loop for everything else
-
-    entry.async_on_unload(async_dispatcher_connect(hass, SIGNAL_DEVICE_ADDED, add))
-    if len(registrar.state.devices) <= ADD_AT_ONCE:
-        await add_stored()  # a small home: at once, as before
-    else:
-        entry.async_create_background_task(hass, add_stored(), "autoadd stored sensors")
-
-
-class AutoAddSensor(SensorEntity):
+class AutoAddSensor(AutoAddEntity, SensorEntity):
     """One status value of one onboarded device."""
 
     entity_description: AutoAddSensorDescription
-    _attr_has_entity_name = True
-    _attr_should_poll = False
 
     def __init__(
         self, registrar: Registrar, device_id: str, description: AutoAddSensorDescription, info: DeviceInfo
     ) -> None:
         """Bind to a device record."""
+        super().__init__(registrar, device_id, description.key, info)
         self.entity_description = description
-        self._registrar = registrar
-        self._device_id = device_id
-        self._attr_unique_id = f"{device_id}_{description.key}"
-        self._attr_device_info = info
-
-    @property
-    def _record(self) -> DeviceRecord | None:
-        record = self._registrar.state.devices.get(self._device_id)
-        return record if record is not None and record.is_member else None
-
-    @property
-    def available(self) -> bool:
-        """Available while the device is a member of this home."""
-        return self._record is not None
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
@@ -186,10 +127,6 @@ class AutoAddSensor(SensorEntity):
         record = self._record
         return None if record is None else self.entity_description.value(self._registrar, record)
 
-    async def async_added_to_hass(self) -> None:
-        """Follow this device's updates (a signal per device)."""
-        self.async_on_remove(
-            async_dispatcher_connect(
-                self.hass, f"{SIGNAL_DEVICE_UPDATED}_{self._device_id}", self.async_write_ha_state
-            )
-        )
+
+#: The sensors of every onboarded device, now and as devices are onboarded.
+async_setup_entry = member_platform(_entities)

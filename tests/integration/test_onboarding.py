@@ -148,7 +148,7 @@ async def test_a_home_of_many_devices_gets_every_sensor_back_at_set_up(
         registrar_of(loaded).announce(candidate_for(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert await hass.config_entries.async_unload(loaded.entry_id)
-    monkeypatch.setattr("custom_components.autoadd.sensor.ADD_AT_ONCE", 2)
+    monkeypatch.setattr("custom_components.autoadd.entity.ADD_AT_ONCE", 2)
     assert await hass.config_entries.async_setup(loaded.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     registry = er.async_get(hass)

@@ -22,7 +22,7 @@ from custom_components.autoadd.protocol.chain import verify_chain
 from custom_components.autoadd.protocol.errors import AutoAddError, MalformedError
 from custom_components.autoadd.protocol.transport import RATE_LIMITED
 
-from . import announcement, candidates, failures, machine, session
+from . import announcement, candidates, failures, machine, reachability, session
 from .announcement import TXT_NEWS_MIN, Candidate
 from .candidates import Tracked
 from .commits import Commits
@@ -88,6 +88,8 @@ class Registrar:
         self.elsewhere: OrderedDict[tuple[str, Address], tuple[datetime, str]] = OrderedDict()
         self.failures: dict[str, int] = {}
         self.checked: set[str] = set()
+        #: Members that stopped answering at their proven address (reachability.py).
+        self.unreachable: set[str] = set()
         #: Digest of the TXT record each device last announced (record.txt_digest).
         self.announced_txt: dict[str, str] = {}
         #: Per queued attempt running, the TXT digest it set out with: its refusal answers that record, so a
@@ -242,8 +244,12 @@ class Registrar:
         if record is not None and record.hint != address and not candidates.disposable(record):
             record.hint = address  # a refused unknown id gets no write per announcement
             self.persistence.schedule_save((candidate.device_id,))
-        purpose = announcement.purpose(
-            record, candidate, address, checked=candidate.device_id in self.checked
+        device_id = candidate.device_id
+        purpose = announcement.purpose(  # a member that stopped answering is checked when it is heard
+            record,
+            candidate,
+            address,
+            checked=device_id in self.checked and device_id not in self.unreachable,
         )
         if purpose is None:
             return
@@ -358,6 +364,7 @@ class Registrar:
             async with self.lock(device_id):
                 await session.run(self, device_id, address, purpose)
         except DeviceUnreachableError as err:
+            reachability.no_answer(self, device_id, address)
             if purpose is not Purpose.CHECK:  # a member that is just offline is tried when it announces
                 failures.retry(self, device_id, address, purpose, err)
         except DeviceSaidError as err:

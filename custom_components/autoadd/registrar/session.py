@@ -15,7 +15,7 @@ from custom_components.autoadd.protocol.chain import VerifiedChain
 from custom_components.autoadd.protocol.errors import AutoAddError, NotOwnerError, WrongDeviceError
 from custom_components.autoadd.protocol.handshake import ProvenDevice, RegistrarHandshake
 
-from . import failures, machine
+from . import failures, machine, reachability
 from .ports import DeviceConnection, DeviceSaidError, DeviceUnreachableError
 from .record import Address, DeviceRecord, Phase
 from .rotation import after_confirmation, sign_rotation_for
@@ -70,6 +70,7 @@ async def prove(
     proven = await asyncio.to_thread(read) if known is None and len(bundle) > OFF_LOOP_SIZE else read()
     if proven.device_id.hex() != device_id:
         raise WrongDeviceError(f"the device announced {device_id[:12]} but proved another identity")
+    reachability.proved(registrar, device_id)
     registrar.verified.put(device_id, proven.known)
     return session, proven
 
