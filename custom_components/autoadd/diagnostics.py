@@ -1,6 +1,8 @@
-"""Diagnostics: what the registrar knows, with nothing private and identifiers shortened. Devices' words
-(manufacturer, model, TXT values, error codes) are made safe as plain text: a diagnostics file is read in
-editors and terminals, where a control or bidi character would hide or fake what it says."""
+"""Diagnostics: what the registrar knows, with nothing private (addresses, chains, serial numbers
+redacted). Device ids are given whole, as support needs them; key fingerprints in the one form every
+screen shows (§2.3: 8 groups of 4 hex digits). Devices' words (manufacturer, model, TXT values, error
+codes) are made safe as plain text: a diagnostics file is read in editors and terminals, where a control
+or bidi character would hide or fake what it says."""
 
 from __future__ import annotations
 
@@ -30,13 +32,14 @@ async def async_get_config_entry_diagnostics(
             "created_at": registrar.home.created_at.isoformat(),
         },
         "trusted_manufacturers": [
-            {"name": root.name, "fingerprint": root.fingerprint, "added_on": root.added_on}
+            {"name": root.name, "fingerprint": _shown(root.fingerprint), "added_on": root.added_on}
             for root in state.roots
         ],
         "devices": [
             async_redact_data(
                 {
                     **record.as_dict(),
+                    "owners": [_shown(owner) for owner in record.owners],
                     "chain_length": len(record.chain),
                     "change": record.change.kind.value if record.change else None,
                     "change_sent": bool(record.change and record.change.sent),
@@ -57,7 +60,7 @@ async def async_get_config_entry_diagnostics(
                 "manufacturer": r.manufacturer,
                 "model": r.model,
                 "serial_number": r.serial_number or "",
-                "previous_owner": r.approval.previous_owner if r.approval else "",
+                "previous_owner": _shown(r.approval.previous_owner) if r.approval else "",
             }
             for r in state.devices.values()
             if r.phase is Phase.AWAITING_APPROVAL
@@ -70,15 +73,27 @@ async def async_get_config_entry_diagnostics(
         },
         "retired_home_keys": [
             {
-                "fingerprint": old.fingerprint,
+                "fingerprint": _shown(old.fingerprint),
                 "retired_at": old.retired_at,
                 "private_key_kept": old.key is not None,
             }
             for old in registrar.keys.retired
         ],
         "kept_for_reachability": len(registrar.keys.kept),
-        "rotation": state.rotation,
-        "revoked_manufacturers": state.revoked_roots,
+        "rotation": _rotation(state.rotation),
+        "revoked_manufacturers": {_shown(digest): revoked for digest, revoked in state.revoked_roots.items()},
     }
     safe: dict[str, Any] = shown_all(diagnostics)
     return safe
+
+
+def _shown(digest: str) -> str:
+    """A stored fingerprint (hex) as people see it."""
+    return format_fingerprint(bytes.fromhex(digest))
+
+
+def _rotation(rotation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A rotation under way, its two keys' fingerprints as people see them."""
+    if rotation is None:
+        return None
+    return {**rotation, "old": _shown(rotation["old"]), "new": _shown(rotation["new"])}

@@ -286,7 +286,7 @@ async def test_approval_rejection_and_refusal_are_kept(
     asked = [
         (a["device_id"], a["serial_number"], a["previous_owner"]) for a in diagnostics["awaiting_approval"]
     ]
-    assert asked == [(ID["awaiting"], "SN0004", KEY["seller"])]
+    assert asked == [(ID["awaiting"], "SN0004", format_fingerprint(bytes.fromhex(KEY["seller"])))]
     refused = [(r["device_id"], r["code"], r["at"]) for r in diagnostics["refused"]]
     assert refused == [(ID["refused_not_owner"], "not_owner", old["at"])]
 
@@ -360,14 +360,23 @@ async def test_home_keys_and_manufacturers_are_kept(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, migrated)
     assert diagnostics["home_key"]["fingerprint"] == format_fingerprint(bytes.fromhex(new))
     retired_at = HOME_KEY_V1["data"]["retired"][0]["retired_at"]
+
+    def shown(digest: str) -> str:  # diagnostics show fingerprints as every screen does
+        return format_fingerprint(bytes.fromhex(digest))
+
     assert diagnostics["retired_home_keys"] == [
-        {"fingerprint": old, "retired_at": retired_at, "private_key_kept": True}
+        {"fingerprint": shown(old), "retired_at": retired_at, "private_key_kept": True}
     ]
-    assert diagnostics["rotation"] == V1["rotation"]
-    assert diagnostics["revoked_manufacturers"] == V1["revoked_roots"]
+    rotation = V1["rotation"]
+    assert diagnostics["rotation"] == {
+        **rotation,
+        "old": shown(rotation["old"]),
+        "new": shown(rotation["new"]),
+    }
+    assert diagnostics["revoked_manufacturers"] == {shown(k): v for k, v in V1["revoked_roots"].items()}
     assert set(V1["revoked_roots"]) == {FACTS["roots"]["Globex"]}
     assert [(root["name"], root["fingerprint"]) for root in diagnostics["trusted_manufacturers"]] == [
-        ("Acme", FACTS["roots"]["Acme"])
+        ("Acme", shown(FACTS["roots"]["Acme"]))
     ]
 
 

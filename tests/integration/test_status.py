@@ -269,9 +269,10 @@ async def test_diagnostics_after_rotation_block_and_revocation(
     assert diagnostics["home_key"]["type"] == "ed25519"
     assert diagnostics["trusted_manufacturers"] == []
     retired = diagnostics["retired_home_keys"]
-    assert [(key["fingerprint"], key["private_key_kept"]) for key in retired] == [(old, True)]
+    shown_old, shown_new = (format_fingerprint(bytes.fromhex(key)) for key in (old, new))
+    assert [(key["fingerprint"], key["private_key_kept"]) for key in retired] == [(shown_old, True)]
     rotation = diagnostics["rotation"]  # still under way: the offline device has not moved
-    assert (rotation["old"], rotation["new"], rotation["destroy_old"]) == (old, new, False)
+    assert (rotation["old"], rotation["new"], rotation["destroy_old"]) == (shown_old, shown_new, False)
     assert diagnostics["phases"] == {
         online_id: "onboarded",
         offline_id: "blocked",
@@ -281,8 +282,9 @@ async def test_diagnostics_after_rotation_block_and_revocation(
         (neighbours.spec.device_id.hex(), "not_owner")
     ]
     assert diagnostics["awaiting_approval"] == []
-    assert list(diagnostics["revoked_manufacturers"]) == [root_fingerprint(maker)]
-    assert diagnostics["revoked_manufacturers"][root_fingerprint(maker)]["name"] == "Acme"
+    shown_root = format_fingerprint(bytes.fromhex(root_fingerprint(maker)))
+    assert list(diagnostics["revoked_manufacturers"]) == [shown_root]
+    assert diagnostics["revoked_manufacturers"][shown_root]["name"] == "Acme"
     events = {
         device_id: [event["event"] for event in history]
         for device_id, history in diagnostics["history"].items()
@@ -294,6 +296,7 @@ async def test_diagnostics_after_rotation_block_and_revocation(
     assert diagnostics["history"][offline_id][2]["reason"] == "stolen"
     shown = {device["device_id"]: device for device in diagnostics["devices"]}
     assert set(shown) == {online_id, offline_id}  # members only
+    assert shown[online_id]["owners"] == [shown_new]  # fingerprints as every screen shows them
     assert {device_id: device["flags"] for device_id, device in shown.items()} == {
         online_id: ["revoked_manufacturer"],
         offline_id: ["revoked_manufacturer"],
