@@ -9,11 +9,11 @@ from typing import Any
 from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOOK_ENTRY_NAME
 from homeassistant.core import Event, HomeAssistant, callback
 
-from .const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP
+from .const import DOMAIN, EVENT_OWNERSHIP
 from .registrar.text import Place, shown
 
 OWNERSHIP_MESSAGES = {
-    "onboarded": "was added to this home",
+    "onboarded": "was added securely by AutoAdd",
     "accepted": "was taken in from its previous owner",
     "approval_requested": "was handed to this home and waits for approval",
     "approved": "was approved by the owner",
@@ -43,24 +43,16 @@ def async_describe_events(
     hass: HomeAssistant,
     async_describe_event: Callable[[str, str, Callable[[Event], dict[str, str]]], None],
 ) -> None:
-    """Describe AutoAdd's events for the logbook."""
-
-    @callback
-    def describe_onboarded(event: Event) -> dict[str, Any]:
-        data = event.data
-        maker, model = shown(data.get("manufacturer"), Place.NAME), shown(data.get("model"), Place.NAME)
-        return {
-            LOGBOOK_ENTRY_NAME: shown(data.get("name", "AutoAdd device"), Place.NAME),
-            LOGBOOK_ENTRY_MESSAGE: f"was added securely by AutoAdd ({maker} {model})",
-        }
-
-    async_describe_event(DOMAIN, EVENT_DEVICE_ONBOARDED, describe_onboarded)
+    """Describe AutoAdd's events for the logbook: its ownership events, one entry each (the onboarding
+    event is for automations: the ownership event `onboarded` is its logbook entry)."""
 
     @callback
     def describe_ownership(event: Event) -> dict[str, Any]:
         data = event.data
         name = data.get("event", "changed")
         what = (OWNERSHIP_MESSAGES.get(name) if isinstance(name, str) else None) or shown(name, Place.NAME)
+        if isinstance(named := data.get("name"), str) and named:
+            return {LOGBOOK_ENTRY_NAME: shown(named, Place.NAME), LOGBOOK_ENTRY_MESSAGE: what}
         device = data.get("autoadd_id")
         short = shown(device[:12] if isinstance(device, str) else device, Place.NAME) if device else ""
         return {LOGBOOK_ENTRY_NAME: f"AutoAdd device {short}", LOGBOOK_ENTRY_MESSAGE: what}

@@ -140,10 +140,16 @@ class HassRuntime:
         """Entities of the device refresh."""
         async_dispatcher_send(self.hass, f"{SIGNAL_DEVICE_UPDATED}_{device_id}")
 
-    def history(self, device_id: str, entry: dict[str, str]) -> None:
+    def history(self, record: DeviceRecord, entry: dict[str, str]) -> None:
         """An ownership event, for automations and the logbook (what it carries made safe as plain text;
-        the identifier is the validated hex)."""
-        self.hass.bus.async_fire(EVENT_OWNERSHIP, {**shown_all(entry), "autoadd_id": device_id})
+        the identifier is the validated hex). It names the device as the registry does, and carries the
+        registry's device id while there is one, so that the logbook links the entry to the device."""
+        data = {**shown_all(entry), "autoadd_id": record.device_id, "name": device_name(record)}
+        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, record.device_id)})
+        if device is not None:
+            data["device_id"] = device.id
+            data["name"] = device.name_by_user or device.name or data["name"]
+        self.hass.bus.async_fire(EVENT_OWNERSHIP, data)
 
     def raise_issue(self, issue: Issue) -> None:
         """A repair issue."""

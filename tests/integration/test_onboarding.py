@@ -11,7 +11,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er, 
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from zeroconf.asyncio import AsyncServiceInfo
 
-from custom_components.autoadd.const import EVENT_DEVICE_ONBOARDED, SERVICE_TYPE
+from custom_components.autoadd.const import EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP, SERVICE_TYPE
 from custom_components.autoadd.protocol.keys import PrivateKey
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
@@ -74,17 +74,29 @@ async def test_device_is_onboarded_end_to_end(
         assert hass.states.get(entities[key].entity_id) is None
 
 
-async def test_logbook_describes_the_onboarding(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
-    """The logbook entry names the device and says it was added securely."""
+async def test_an_onboarding_is_one_logbook_entry_naming_the_device(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """One entry per onboarding (the onboarding event is for automations, not described twice), named
+    as the registry names the device and linked to it."""
     from custom_components.autoadd.logbook import async_describe_events
 
     described: dict[str, Callable[[Event], dict[str, str]]] = {}
     async_describe_events(hass, lambda domain, event, describe: described.__setitem__(event, describe))
-    entry = described[EVENT_DEVICE_ONBOARDED](
-        Event(EVENT_DEVICE_ONBOARDED, {"name": "Lamp 1 SN0001", "manufacturer": "Acme", "model": "Lamp 1"})
-    )
-    assert entry["name"] == "Lamp 1 SN0001"
-    assert "added securely" in entry["message"]
+    ownership = async_capture_events(hass, EVENT_OWNERSHIP)
+    device: RunningDevice = await devices([home], serial="SN0001")
+    registrar_of(loaded).announce(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert set(described) == {EVENT_OWNERSHIP}
+    entry = registered(hass, device.spec.device_id.hex())
+    assert entry is not None
+    (onboarded,) = ownership
+    assert onboarded.data["device_id"] == entry.id
+    assert described[EVENT_OWNERSHIP](onboarded) == {
+        "name": "Lamp 1 SN0001",
+        "message": "was added securely by AutoAdd",
+    }
 
 
 async def test_invoice_for_another_home_adds_nothing(

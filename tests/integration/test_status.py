@@ -370,11 +370,7 @@ async def test_logbook_falls_back_for_unknown_events(hass: HomeAssistant) -> Non
         "teleported"
     )
     assert ownership(Event(EVENT_OWNERSHIP, {})) == {"name": "AutoAdd device ", "message": "changed"}
-    onboarded = describe[EVENT_DEVICE_ONBOARDED](
-        Event(EVENT_DEVICE_ONBOARDED, {"manufacturer": "Acme", "model": "Lamp 1"})
-    )
-    assert onboarded["name"] == "AutoAdd device"
-    assert onboarded["message"] == "was added securely by AutoAdd (Acme Lamp 1)"
+    assert EVENT_DEVICE_ONBOARDED not in describe  # for automations: `onboarded` is its logbook entry
 
 
 async def test_logbook_describes_recorded_events(
@@ -399,5 +395,9 @@ async def test_logbook_describes_recorded_events(
         OWNERSHIP_MESSAGES["rotated"],
         OWNERSHIP_MESSAGES["blocked"],
     ]
-    assert {describe(event)["name"] for event in fired} == {f"AutoAdd device {device_id[:12]}"}
+    registry_entry = registered(hass, device_id)
+    assert registry_entry is not None
+    # Named as the registry names the device, and linked to it (the logbook shows it on its page).
+    assert {describe(event)["name"] for event in fired} == {registry_entry.name}
+    assert {event.data["device_id"] for event in fired} == {registry_entry.id}
     assert fired[-1].data["reason"] == "lost"

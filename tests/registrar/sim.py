@@ -220,8 +220,8 @@ class Owner:
     def device_updated(self, device_id: str) -> None:
         pass
 
-    def history(self, device_id: str, entry: dict[str, str]) -> None:
-        self.events.append((device_id, entry))
+    def history(self, record: DeviceRecord, entry: dict[str, str]) -> None:
+        self.events.append((record.device_id, entry))
 
     def raise_issue(self, issue: Issue) -> None:
         self.issues[(issue.kind, issue.device_id)] = issue

@@ -156,7 +156,7 @@ class Registrar:
             entry = {"at": self.now(), "event": event, **detail}
             record.history.append(entry)
             del record.history[:-MAX_HISTORY]
-            self.owner.history(record.device_id, entry)
+            self.owner.history(record, entry)
             if event == "change_dropped":  # a co-owner's link made it impossible: the owner must know
                 kind = {"rotate": "rotation", "handover": "hand-over", "cancel": "cancel"}[detail["kind"]]
                 self.owner.raise_issue(

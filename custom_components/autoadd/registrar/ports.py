@@ -90,8 +90,8 @@ class Owner(Protocol):
     def device_updated(self, device_id: str) -> None:
         """Something shown about the device changed."""
 
-    def history(self, device_id: str, entry: dict[str, str]) -> None:
-        """An ownership event was recorded."""
+    def history(self, record: DeviceRecord, entry: dict[str, str]) -> None:
+        """An ownership event was recorded in the device's history."""
 
     def raise_issue(self, issue: Issue) -> None:
         """Tell the owner (a repair issue)."""

@@ -227,6 +227,8 @@ def _joined(registrar: Registrar, proven: ProvenDevice, chain: VerifiedChain, ad
     was_member = record.is_member
     first = record.onboarded_at is None
     events = machine.on_receipt(record, chain, address, registrar.now())
+    if record.is_member:  # in the registry first: its history events then link to the device
+        registrar.owner.device_joined(record, first=first or not was_member)
     registrar.tell(record, events)
     registrar.owner.clear_issue("approve", record.device_id)
     registrar.owner.clear_issue("key_lost", record.device_id)
@@ -238,8 +240,6 @@ def _joined(registrar: Registrar, proven: ProvenDevice, chain: VerifiedChain, ad
             shown(record.model, Place.LOG),
             record.device_id[:12],
         )
-    if record.is_member:
-        registrar.owner.device_joined(record, first=first or not was_member)
     registrar.failures.pop(record.device_id, None)
     registrar.changed(record.device_id)
     after_confirmation(registrar)
