@@ -59,8 +59,9 @@ class AutoAddConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(step_id="discovery_confirm")
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Name the home and choose the key type; an existing home key is kept."""
-        await self.async_set_unique_id(DOMAIN)
+        """Name the home and choose the key type; an existing home key is kept. An offer open from a
+        discovered device does not stop the owner's own set-up: the entry made ends the offer."""
+        await self.async_set_unique_id(DOMAIN, raise_on_progress=False)
         self._abort_if_unique_id_configured()
         existing = await async_load_home_keys(self.hass)
         errors: dict[str, str] = {}

@@ -160,6 +160,13 @@ def avahi(network: VirtualNetwork) -> Iterator[str]:
     observer, here, there = f"{network.name}-avahi", f"{network.ns_if}a", f"{network.ns_if}b"
     subprocess.run(["ip", "netns", "del", observer], capture_output=True, check=False)
     _ip("netns", "add", observer)
+    try:
+        yield from _avahi_in(network, observer, here, there)
+    finally:  # a skip half-way must not leave the namespace behind
+        subprocess.run(["ip", "netns", "del", observer], check=False, capture_output=True)
+
+
+def _avahi_in(network: VirtualNetwork, observer: str, here: str, there: str) -> Iterator[str]:
     _ip("link", "add", here, "netns", network.name, "type", "veth", "peer", "name", there, "netns", observer)
     _ip("-n", network.name, "addr", "add", f"10.214.{network.subnet}.1/24", "dev", here)
     _ip("-n", network.name, "link", "set", here, "up", "multicast", "on")
@@ -182,7 +189,6 @@ def avahi(network: VirtualNetwork) -> Iterator[str]:
         pytest.skip(f"avahi-daemon does not start here: {daemon.stderr.decode().strip()}")
     yield observer
     subprocess.run([*in_observer, "avahi-daemon", "--kill"], check=False, capture_output=True)
-    subprocess.run(["ip", "netns", "del", observer], check=False, capture_output=True)
     if started_bus:
         pid = Path("/run/dbus/pid")
         with contextlib.suppress(OSError, ValueError):

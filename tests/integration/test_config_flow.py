@@ -295,3 +295,26 @@ async def test_options_need_a_running_registrar(hass: HomeAssistant, entry: Mock
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "not_loaded"
+
+
+async def test_the_owners_own_set_up_goes_ahead_while_a_discovery_offer_is_open(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """A device announced itself (an offer waits), and the owner adds AutoAdd from the integrations
+    page instead: the set-up goes through and the offer is gone."""
+    offer = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF}, data=discovery(device_id="01" * 16)
+    )
+    assert offer["type"] is FlowResultType.FORM
+
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOME_NAME: "Flat", CONF_KEY_TYPE: "ed25519"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
