@@ -79,7 +79,10 @@ def home_key_form_placeholders(hass: HomeAssistant, home: HomeKey) -> dict[str, 
 
 
 def _device_label(record: DeviceRecord) -> str:
-    """A device as a select option shows it: its manufacturer's, model and serial, the device's words."""
+    """A device as a select option shows it: its manufacturer's, model and serial, the device's words;
+    an id this home never saw prove itself (a pasted one, blocked) by the start of its id."""
+    if not (record.manufacturer or record.model):
+        return f"device {record.device_id[:16]}"
     serial = record.serial_number or record.device_id[:8]
     return " ".join(shown(text, Place.NAME, cap=40) for text in (record.manufacturer, record.model, serial))
 
@@ -408,7 +411,7 @@ class AutoAddOptionsFlow(OptionsFlow):
                     unblock(registrar, device_id)
                 return self._done()
         known = [r for r in registrar.state.devices.values() if r.is_member and r.phase is not Phase.BLOCKED]
-        blocked = [r.device_id for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED]
+        blocked = [r for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED]
         schema: dict[Any, Any] = {
             vol.Optional(CONF_BLOCK): SelectSelector(
                 SelectSelectorConfig(
@@ -419,7 +422,10 @@ class AutoAddOptionsFlow(OptionsFlow):
         }
         if blocked:
             schema[vol.Optional(CONF_UNBLOCK)] = SelectSelector(
-                SelectSelectorConfig(options=blocked, multiple=True)
+                SelectSelectorConfig(
+                    options=[SelectOptionDict(value=r.device_id, label=_device_label(r)) for r in blocked],
+                    multiple=True,
+                )
             )
         return self.async_show_form(step_id="block_device", data_schema=vol.Schema(schema), errors=errors)
 

@@ -250,7 +250,7 @@ async def test_block_a_known_device_and_unblock_it(
 
     result = await open_options(hass, loaded, "block_device")
     assert set(fields(result)) == {"block", "unblock"}
-    assert field_options(result, "unblock") == [device_id]
+    assert field_options(result, "unblock") == [{"value": device_id, "label": "Acme Lamp 1 SN0001"}]
     result = await submit(hass, result, {"unblock": [device_id]})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     record = registrar.state.devices[device_id]
@@ -299,6 +299,8 @@ async def test_block_a_pasted_device_identifier(
     assert record.last_seen is None  # never contacted
     assert device.device is not None
     assert not device.device.claimed
+    result = await open_options(hass, loaded, "block_device")  # never proved: shown by its id's start
+    assert field_options(result, "unblock") == [{"value": device_id, "label": f"device {device_id[:16]}"}]
 
 
 async def test_block_an_invalid_identifier(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
