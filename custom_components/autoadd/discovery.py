@@ -76,13 +76,12 @@ def address_policy(hass: HomeAssistant) -> AddressPolicy:
 
 def _make_policy(adapters: list[Adapter], own_port: int | None, allow_loopback: bool) -> AddressPolicy:
     interfaces: list[IPInterface] = []
-    if adapters:
-        for adapter in adapters:
-            for configured in (*adapter["ipv4"], *adapter["ipv6"]):
-                with contextlib.suppress(ValueError):  # an address the OS reports oddly is not one of ours
-                    interfaces.append(
-                        ipaddress.ip_interface(f"{configured['address']}/{configured['network_prefix']}")
-                    )
+    for adapter in adapters:
+        for configured in (*adapter["ipv4"], *adapter["ipv6"]):
+            with contextlib.suppress(ValueError):  # an address the OS reports oddly is not one of ours
+                interfaces.append(
+                    ipaddress.ip_interface(f"{configured['address']}/{configured['network_prefix']}")
+                )
     return AddressPolicy.for_host(interfaces, own_port=own_port, allow_loopback=allow_loopback)
 
 

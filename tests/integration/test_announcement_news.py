@@ -56,6 +56,26 @@ def asked(hass: HomeAssistant, device: RunningDevice) -> bool:
     return ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
 
 
+def during_the_first_hello(
+    device: RunningDevice, monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]
+) -> None:
+    """Run `action` once, while the device answers its first hello (the attempt is under way), after the
+    answer is made."""
+    assert device.device is not None
+    responder = device.device.responder
+    answer = responder.answer_hello
+    done: list[bool] = []
+
+    def answer_then_act(*args: Any, **kwargs: Any) -> bytes:
+        bundle = answer(*args, **kwargs)
+        if not done:
+            done.append(True)
+            action()
+        return bundle
+
+    monkeypatch.setattr(responder, "answer_hello", answer_then_act)
+
+
 async def _ten_seconds_on(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     """Just over TXT_NEWS_MIN later: a retry set for then has run."""
     freezer.tick(TXT_NEWS_MIN + timedelta(seconds=1))
@@ -106,19 +126,13 @@ async def test_news_heard_while_a_refused_attempt_runs_is_not_lost(
     with, so the new one is still news: tried 10 s after the refusal, and the owner is asked."""
     seller = fixed_key("seller home")
     device: RunningDevice = await devices([seller])
-    reference = device.device
-    assert reference is not None
     registrar = registrar_of(loaded)
-    answer = reference.responder.answer_hello
 
-    def answer_then_hand_over(*args: Any, **kwargs: Any) -> bytes:
-        bundle = answer(*args, **kwargs)
-        if len(reference.chain.links) == 1:  # the first hello only
-            hand_over(device, seller, home)
-            registrar.announce(announced(device))
-        return bundle
+    def hand_over_and_announce() -> None:
+        hand_over(device, seller, home)
+        registrar.announce(announced(device))
 
-    monkeypatch.setattr(reference.responder, "answer_hello", answer_then_hand_over)
+    during_the_first_hello(device, monkeypatch, hand_over_and_announce)
     registrar.announce(announced(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert refusal_of(loaded, device).code == "not_owner"
@@ -138,17 +152,14 @@ async def test_the_same_record_heard_during_a_refused_attempt_is_no_news(
     """A record heard again while the attempt runs (a second interface) is what the attempt answered:
     the refused device waits out its back-off."""
     device: RunningDevice = await devices([fixed_key("neighbour home")])
-    assert device.device is not None
     registrar = registrar_of(loaded)
-    answer = device.device.responder.answer_hello
     heard: list[Candidate] = []
 
-    def answer_and_hear_again(*args: Any, **kwargs: Any) -> bytes:
+    def hear_again() -> None:
         heard.append(announced(device))
         registrar.announce(heard[-1])
-        return answer(*args, **kwargs)
 
-    monkeypatch.setattr(device.device.responder, "answer_hello", answer_and_hear_again)
+    during_the_first_hello(device, monkeypatch, hear_again)
     registrar.announce(announced(device))
     await hass.async_block_till_done(wait_background_tasks=True)
     await _ten_seconds_on(hass, freezer)

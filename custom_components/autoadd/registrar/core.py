@@ -233,40 +233,40 @@ class Registrar:
         """A device was announced: decide whether an attempt is worth it. Nothing here is evidence."""
         if self.closed:
             return
-        record = self.state.devices.get(candidate.device_id)
+        device_id = candidate.device_id
+        record = self.state.devices.get(device_id)
         if record is not None and record.phase is Phase.BLOCKED:
             return
         address = Address(candidate.host, candidate.port)
         if record is None or candidates.disposable(record):
-            candidates.follow(self, candidate.device_id)
+            candidates.follow(self, device_id)
         if candidate.txt:
-            self.announced_txt[candidate.device_id] = txt_digest(candidate.txt)
+            self.announced_txt[device_id] = txt_digest(candidate.txt)
         if record is not None and record.hint != address and not candidates.disposable(record):
             record.hint = address  # a refused unknown id gets no write per announcement
-            self.persistence.schedule_save((candidate.device_id,))
-        device_id = candidate.device_id
+            self.persistence.schedule_save((device_id,))
         purpose = announcement.purpose(  # a member that stopped answering is checked when it is heard
             record,
             candidate,
             address,
-            checked=device_id in self.checked and device_id not in self.unreachable,
+            checked=device_id in self.checked and reachability.reachable(self, device_id),
         )
         if purpose is None:
             return
-        running = self._running.get(candidate.device_id)
+        running = self._running.get(device_id)
         if running is not None:
-            if running != (address, purpose) or self.announced_txt.get(candidate.device_id, "") != (
-                self.tried_txt.get(candidate.device_id, "")
+            if running != (address, purpose) or self.announced_txt.get(device_id, "") != (
+                self.tried_txt.get(device_id, "")
             ):
-                self._heard[candidate.device_id] = candidate  # news the attempt under way may not see
+                self._heard[device_id] = candidate  # news the attempt under way may not see
             return  # else the same announcement again (two interfaces): the attempt answers it
         wait = announcement.wait(record, candidate, address, now=self.clock(), held_back=self.elsewhere)
         if wait is None:
             return
         if wait > 0:  # news, but too soon after the refusal: tried once that time has passed
-            failures.retry_in(self, candidate.device_id, address, purpose, wait)
+            failures.retry_in(self, device_id, address, purpose, wait)
             return
-        self._launch(candidate.device_id, address, purpose)
+        self._launch(device_id, address, purpose)
 
     def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER) -> None:
         """Try a device at its last proven (else announced) address now, whatever its back-off."""

@@ -10,11 +10,10 @@ from typing import Any, Self
 from cryptography import x509
 
 from custom_components.autoadd.protocol.certificates import (
-    certificate_public_key,
+    certificate_key_fingerprint,
     certificate_to_pem,
     load_pem_certificates,
 )
-from custom_components.autoadd.protocol.keys import fingerprint
 
 from .keys import utcnow
 from .record import DeviceRecord
@@ -38,7 +37,7 @@ class TrustedRoot:
         return cls(
             name=name,
             pem=certificate_to_pem(cert).decode(),
-            fingerprint=fingerprint(certificate_public_key(cert)).hex(),
+            fingerprint=certificate_key_fingerprint(cert).hex(),
             added_on=utcnow().isoformat(),
         )
 
