@@ -206,6 +206,8 @@ async def test_owner_journey_in_the_real_frontend(
         await page.goto(url + "/config/repairs")
         await page.get_by_text("A device was handed to this home").click()
         await page.get_by_text("Accept the device").wait_for(timeout=30000)
+        # The owner decides on what the description says: who handed the device over (its fingerprint).
+        await page.get_by_text("was handed to this home by the home with fingerprint").wait_for(timeout=30000)
         await shot(page, "04-approval")
         await page.get_by_text("Accept the device").click()
 
@@ -243,6 +245,7 @@ async def test_owner_journey_in_the_real_frontend(
             await page.goto(url + "/config/repairs")
             await page.get_by_text("answers from two places at once").first.click()
             await page.get_by_text("Keep talking to it at the first address").wait_for(timeout=30000)
+            await page.get_by_text("proved its identity at").wait_for(timeout=30000)
             await shot(page, "06-clone")
             await page.get_by_text("Keep talking to it at the first address").click()
 
