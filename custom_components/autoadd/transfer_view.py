@@ -1,4 +1,5 @@
-"""The transfer file of a signed hand-over, for the owner to download and give the buyer."""
+"""The transfer file of a signed hand-over, for the owner to download and give the buyer (as a file: the
+buyer's Home Assistant takes it as an upload, so no QR code of its bytes is offered)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from homeassistant.components.http.const import KEY_HASS_USER
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
-import segno
 
 from .const import DOMAIN
 from .protocol.transport import MEDIA_TYPE
@@ -20,9 +20,8 @@ from .registrar.ports import StepError
 from .registrar.text import Place, shown
 
 TRANSFER_PATH = "/api/autoadd/transfer/{device_id}"
+#: How long a download link works; every step that lists a pending hand-over signs a new one.
 LINK_LIFETIME = timedelta(minutes=30)
-#: A QR code in byte mode holds at most 2 953 bytes (version 40, low error correction).
-MAX_QR_BYTES = 2953
 
 
 class TransferFileView(HomeAssistantView):
@@ -56,12 +55,9 @@ class TransferFileView(HomeAssistantView):
         return web.Response(status=HTTPStatus.NOT_FOUND)
 
 
-def transfer_placeholders(hass: HomeAssistant, device_id: str, data: bytes) -> dict[str, str]:
-    """A signed download link and, when the file fits, a QR code of it (as an inline SVG data URL)."""
+def transfer_link(hass: HomeAssistant, device_id: str) -> str:
+    """A signed download link of a pending hand-over's transfer file ("" without a web server)."""
     link = ""
-    qr = ""
-    if hass.http is not None:
+    if hass.http is not None:  # not in every test harness, whatever its type says
         link = async_sign_path(hass, TRANSFER_PATH.format(device_id=device_id), LINK_LIFETIME)
-    if len(data) <= MAX_QR_BYTES:
-        qr = f"![QR code]({segno.make_qr(data, error='l').svg_data_uri(scale=3)})"
-    return {"download": link, "qr_code": qr, "size": str(len(data))}
+    return link

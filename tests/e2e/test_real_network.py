@@ -121,10 +121,9 @@ async def test_discovered_onboarded_and_handed_over(
     # A hands one device to B through the options flow, as its owner would in the UI.
     results = await home_a.options_flow(
         entry_a,
-        [{"next_step_id": "hand_over"}, {"device": moving, "new_owner": key_b}, {}],
+        [{"next_step_id": "hand_over"}, {"device": moving, "new_owner": key_b}, {"confirm": True}],
     )
-    assert results[-1]["step_id"] == "hand_over_done"
-    assert results[-1]["description_placeholders"]["delivered"] == "yes"
+    assert results[-1]["reason"] == "handed_over"  # the device took it at once
 
     async def b_asks() -> bool:
         issues = await home_b.repair_issues()

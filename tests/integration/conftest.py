@@ -369,12 +369,17 @@ async def onboard(hass: HomeAssistant, entry: MockConfigEntry, *devices: Running
 async def options_step(
     hass: HomeAssistant, entry: MockConfigEntry, step: str, user_input: dict[str, Any]
 ) -> ConfigFlowResult:
-    """Open AutoAdd's options, pick a menu entry and submit its form."""
+    """Open AutoAdd's options, pick a menu entry and submit its form; a confirmation that follows (a form
+    whose only field is the confirm switch) is confirmed."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": step})
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
     await settle(hass)
+    schema = result.get("data_schema")
+    if result["type"] is FlowResultType.FORM and schema is not None and list(schema.schema) == ["confirm"]:
+        result = await hass.config_entries.options.async_configure(result["flow_id"], {"confirm": True})
+        await settle(hass)
     return result
 
 

@@ -97,6 +97,29 @@ async def paste_root(
     return await hass.config_entries.options.async_configure(result["flow_id"], user_input)
 
 
+def assert_trusted(result: ConfigFlowResult, name: str, digest: str) -> None:
+    """The step ended by saying which manufacturer is trusted now, by name and root fingerprint."""
+    assert result["type"] is FlowResultType.ABORT, result
+    assert result["reason"] == "manufacturer_trusted"
+    assert result["description_placeholders"] == {
+        "name": name,
+        "fingerprint": format_fingerprint(bytes.fromhex(digest)),
+    }
+
+
+def trusted(result: ConfigFlowResult) -> bool:
+    """Whether the step ended with a manufacturer trusted."""
+    return result["type"] is FlowResultType.ABORT and result["reason"] == "manufacturer_trusted"
+
+
+async def revoke(hass: HomeAssistant, entry: MockConfigEntry, digests: list[str]) -> ConfigFlowResult:
+    """Pick roots under "Revoke a manufacturer" and confirm."""
+    result = await open_options(hass, entry, "remove_manufacturer")
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"roots": digests})
+    assert result["step_id"] == "remove_manufacturer_confirm"
+    return await hass.config_entries.options.async_configure(result["flow_id"], {"confirm": True})
+
+
 def refused_record(device_id: str, code: str) -> DeviceRecord:
     """A device the registrar remembers refusing."""
     at = NOW.isoformat()
@@ -121,8 +144,8 @@ async def test_trusting_a_manufacturer(
     user_input = {"pem": pem_of(other.root)} if name is None else {"name": name, "pem": pem_of(other.root)}
     result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
 
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert loaded.options == {}
+    assert_trusted(result, shown, digest_of(other.root))
+    assert loaded.options == {}  # no option changed, so no "Options saved"
     roots = registrar_of(loaded).state.roots
     assert [(root.name, root.fingerprint) for root in roots] == [
         (maker.name, digest_of(maker.root)),
@@ -140,7 +163,7 @@ async def test_a_root_without_organisation_is_named_by_its_subject(
 
     result = await paste_root(hass, loaded, pem_of(cert), name="  ")
 
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert trusted(result)
     assert registrar_of(loaded).state.roots[-1].name == "CN=Test Root CA"
 
 
@@ -212,7 +235,7 @@ async def test_a_root_that_cannot_be_trusted_is_refused_with_a_reason(
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"name": "Mine", "pem": pem_of(Manufacturer.create("Other").root)}
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert trusted(result)
     assert registrar_of(loaded).state.roots[-1].name == "Mine"
 
 
@@ -245,7 +268,7 @@ async def test_trusting_a_manufacturer_retries_devices_refused_as_unknown(
 
         result = await paste_root(hass, loaded, pem_of(other.root))
 
-        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert trusted(result)
         assert registrar.state.devices[unknown_id].refusal is None
         assert registrar.state.devices[neighbours_id].refusal == before
         registrar.announce(candidate_for(unknown))  # within the hour its refusal would have held it back
@@ -284,7 +307,7 @@ async def test_stop_trusting_selected_manufacturers(
     other = Manufacturer.create("Other")
     third = Manufacturer.create("Third")
     for root, name in ((other.root, "Other"), (third.root, "Third")):
-        assert (await paste_root(hass, loaded, pem_of(root), name))["type"] is FlowResultType.CREATE_ENTRY
+        assert trusted(await paste_root(hass, loaded, pem_of(root), name))
     registrar = registrar_of(loaded)
 
     result = await open_options(hass, loaded, "remove_manufacturer")
@@ -301,12 +324,35 @@ async def test_stop_trusting_selected_manufacturers(
     shown = format_fingerprint(bytes.fromhex(digest_of(maker.root)))
     assert options[0]["label"] == f"Acme ({shown}, added 2026-06-01)"
     assert config["multiple"] is True
+    assert not str(selector).startswith("required")  # nothing is ticked for the owner
+    assert selector.default() == []
+
+    # Nothing picked: said so, nothing revoked.
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["errors"] == {"roots": "pick_manufacturer"}
+    assert len(registrar.state.roots) == 3
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"roots": [digest_of(maker.root), digest_of(third.root)]}
     )
+    # What revoking does, before anything changes; the switch is off until the owner turns it on.
+    assert result["step_id"] == "remove_manufacturer_confirm"
+    assert result["description_placeholders"] == {
+        "manufacturers": f"Acme ({shown}, added 2026-06-01); Third "
+        f"({format_fingerprint(bytes.fromhex(digest_of(third.root)))}, added {options[2]['label'][-11:-1]})",
+        "devices": "0",
+    }
+    assert fields(result)["confirm"].default() is False
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"confirm": False})
+    assert result["errors"] == {"confirm": "not_confirmed"}
+    assert len(registrar.state.roots) == 3
+    assert registrar.state.revoked_roots == {}
 
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"confirm": True})
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "manufacturer_revoked"
+    assert placeholders(result)["devices"] == "0"
     assert loaded.options == {}
     assert [root.name for root in registrar.state.roots] == ["Other"]
     assert registrar.roots == [other.root]
@@ -319,11 +365,7 @@ async def test_nothing_to_stop_trusting(
     hass: HomeAssistant, loaded: MockConfigEntry, maker: Manufacturer
 ) -> None:
     """With no manufacturer trusted, "Revoke a manufacturer" says so instead of showing an empty list."""
-    result = await open_options(hass, loaded, "remove_manufacturer")
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {"roots": [digest_of(maker.root)]}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert (await revoke(hass, loaded, [digest_of(maker.root)]))["reason"] == "manufacturer_revoked"
     assert registrar_of(loaded).state.roots == []
 
     result = await open_options(hass, loaded, "remove_manufacturer")

@@ -19,7 +19,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.const import DOMAIN
-from custom_components.autoadd.options_flow import _read_upload
+from custom_components.autoadd.options_handover import read_upload
 from custom_components.autoadd.protocol.chain import encode_chain
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
 from custom_components.autoadd.registrar.record import Phase
@@ -51,7 +51,7 @@ async def upload(
     result = await open_options(hass, entry, "accept_transfer")
     assert_form(result, "accept_transfer")
     assert set(fields(result)) == {"file"}
-    with patch("custom_components.autoadd.options_flow._read_upload", return_value=data) as read:
+    with patch("custom_components.autoadd.options_handover.read_upload", return_value=data) as read:
         result = await submit(hass, result, {"file": FILE_ID})
     return result, read
 
@@ -75,16 +75,22 @@ async def test_accept_a_transfer_file(
     result, read = await upload(hass, home_b, transfer)
     read.assert_called_once_with(hass, FILE_ID)
     assert_form(result, "accept_transfer_confirm")
-    assert placeholders(result) == {
-        "manufacturer": "Acme",
-        "model": "Lamp 1",
-        "device": device_id,
-        "previous_owner": format_fingerprint(fingerprint(home.public_key())),
-    }
+    assert (
+        placeholders(result)
+        == {
+            "manufacturer": "Acme",
+            "model": "Lamp 1",
+            "order_ref": "none",  # the file has no serial number (only the device's certificate has)
+            "device": device_id[:16],
+            "previous_owner": format_fingerprint(fingerprint(home.public_key())),
+        }
+    )
     assert device_id not in registrar_of(home_b).state.devices  # nothing accepted before confirming
 
     result = await submit(hass, result, {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "transfer_accepted"
+    assert placeholders(result)["model"] == "Lamp 1"
     record = registrar_of(home_b).state.devices[device_id]
     assert record.phase is Phase.APPROVED
     assert record.approval is not None
@@ -159,7 +165,9 @@ async def test_garbage_is_not_a_transfer_file(hass: HomeAssistant, loaded: MockC
 async def test_expired_upload_is_an_invalid_transfer(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     """An upload that expired before the step read it is reported, not a crash."""
     result = await open_options(hass, loaded, "accept_transfer")
-    with patch("custom_components.autoadd.options_flow._read_upload", side_effect=ValueError("unknown file")):
+    with patch(
+        "custom_components.autoadd.options_handover.read_upload", side_effect=ValueError("unknown file")
+    ):
         result = await submit(hass, result, {"file": FILE_ID})
     assert_form(result, "accept_transfer", {"file": "invalid_transfer"})
 
@@ -176,8 +184,8 @@ def test_read_upload_reads_the_uploaded_file(hass: HomeAssistant, tmp_path: Path
         opened.append(file_id)
         yield path
 
-    with patch("custom_components.autoadd.options_flow.process_uploaded_file", process_uploaded_file):
-        assert _read_upload(hass, "file-id") == b"\x81\x41\x00"
+    with patch("custom_components.autoadd.options_handover.process_uploaded_file", process_uploaded_file):
+        assert read_upload(hass, "file-id") == b"\x81\x41\x00"
     assert opened == ["file-id"]
 
 
@@ -199,7 +207,12 @@ async def test_revoking_a_manufacturer_flags_its_devices_and_refuses_new_ones(
 
     result = await open_options(hass, loaded, "remove_manufacturer")
     result = await submit(hass, result, {"roots": [digest]})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert_form(result, "remove_manufacturer_confirm")
+    assert placeholders(result)["devices"] == "1"  # how many of this home's devices it flags
+    assert "revoked_manufacturer" not in registrar.state.devices[first.spec.device_id.hex()].flags
+    result = await submit(hass, result, {"confirm": True})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "manufacturer_revoked"
 
     record = registrar.state.devices[first.spec.device_id.hex()]
     assert "revoked_manufacturer" in record.flags
@@ -239,7 +252,16 @@ async def test_block_a_known_device_and_unblock_it(
     assert set(fields(result)) == {"block"}
     assert field_options(result, "block") == [{"value": device_id, "label": "Acme Lamp 1 SN0001"}]
     result = await submit(hass, result, {"block": device_id})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # What blocking does, before it is done; the switch starts off.
+    assert_form(result, "block_device_confirm")
+    assert placeholders(result) == {"device": "Acme Lamp 1 SN0001"}
+    assert fields(result)["confirm"].default() is False
+    result = await submit(hass, result, {"confirm": False})
+    assert_form(result, "block_device_confirm", {"confirm": "not_confirmed"})
+    assert registrar.state.devices[device_id].phase is Phase.ONBOARDED
+    result = await submit(hass, result, {"confirm": True})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "blocked_now"
     assert loaded.options == {}
     record = registrar.state.devices[device_id]
     assert record.phase is Phase.BLOCKED
@@ -251,8 +273,10 @@ async def test_block_a_known_device_and_unblock_it(
     result = await open_options(hass, loaded, "block_device")
     assert set(fields(result)) == {"block", "unblock"}
     assert field_options(result, "unblock") == [{"value": device_id, "label": "Acme Lamp 1 SN0001"}]
-    result = await submit(hass, result, {"unblock": [device_id]})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await submit(hass, result, {"unblock": [device_id]})  # lifting a block asks nothing
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "unblocked"
+    assert placeholders(result) == {"devices": "Acme Lamp 1 SN0001"}
     record = registrar.state.devices[device_id]
     assert record.phase is Phase.ONBOARDED
     assert onboarding_state(hass, device_id) == "onboarded"
@@ -268,9 +292,10 @@ async def test_a_blocked_device_is_not_offered_for_blocking_again(
     """Once blocked, a device is only offered under "Unblock"."""
     device: RunningDevice = await devices([home])
     await onboard(hass, loaded, device)
-    await submit(
+    result = await submit(
         hass, await open_options(hass, loaded, "block_device"), {"block": device.spec.device_id.hex()}
     )
+    await submit(hass, result, {"confirm": True})
 
     result = await open_options(hass, loaded, "block_device")
 
@@ -288,7 +313,9 @@ async def test_block_a_pasted_device_identifier(
 
     result = await open_options(hass, loaded, "block_device")
     result = await submit(hass, result, {"block": f"  {device_id.upper()} "})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert placeholders(result) == {"device": f"device {device_id[:16]}"}  # never seen: by its id
+    result = await submit(hass, result, {"confirm": True})
+    assert result["reason"] == "blocked_now"
     assert [r.device_id for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED] == [device_id]
 
     await device_announces(hass, loaded, device)
@@ -311,6 +338,6 @@ async def test_block_an_invalid_identifier(hass: HomeAssistant, loaded: MockConf
     assert_form(result, "block_device", {"block": "invalid_device_id"})
     assert registrar_of(loaded).state.devices == {}
 
-    result = await submit(hass, result, {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await submit(hass, result, {})  # nothing picked: said so
+    assert_form(result, "block_device", {"base": "pick_device"})
     assert registrar_of(loaded).state.devices == {}

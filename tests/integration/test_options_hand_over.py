@@ -59,8 +59,11 @@ async def test_hand_over_with_an_invalid_home_key_string(
     assert set(fields(result)) == {"device", "new_owner"}
     assert field_options(result, "device") == [{"value": device_id, "label": "Acme Lamp 1 SN0001"}]
     assert placeholders(result) == {"reason": ""}
+    key_field = result["data_schema"].schema[fields(result)["new_owner"]]  # type: ignore[union-attr]
+    assert key_field.config["multiline"] is True  # a whole key string stays visible
 
     result = await submit(hass, result, {"device": device_id, "new_owner": "AAHK1-NOT-A-KEY"})
+    # The reason goes with the field's error ("...: {reason}"), not into the step's description.
     assert_form(result, "hand_over", {"new_owner": "invalid_home_key_string"})
     assert "characters after the prefix" in placeholders(result)["reason"]
     assert fields(result)["new_owner"].description == {"suggested_value": "AAHK1-NOT-A-KEY"}
@@ -89,10 +92,18 @@ async def test_hand_over_pushed_to_an_online_device(
         "new_owner": format_fingerprint(fingerprint(buyer.public_key())),
     }
     assert registrar_of(loaded).state.devices[device_id].change is None  # nothing signed yet
+    assert fields(result)["confirm"].default() is False
 
-    result = await submit(hass, result, {})
-    assert_form(result, "hand_over_done")
-    assert placeholders(result)["delivered"] == "yes"  # a fresh proof showed the device holds the link
+    result = await submit(hass, result, {"confirm": False})  # the switch left off: nothing is signed
+    assert_form(result, "hand_over_confirm", {"confirm": "not_confirmed"})
+    assert registrar_of(loaded).state.devices[device_id].change is None
+    assert registered(hass, device_id) is not None
+
+    result = await submit(hass, result, {"confirm": True})
+    # A fresh proof showed the device holds the link: the words for that outcome, and nothing else.
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "handed_over"
+    assert placeholders(result)["new_owner"] == format_fingerprint(fingerprint(buyer.public_key()))
     assert registered(hass, device_id) is None
     record = registrar_of(loaded).state.devices[device_id]
     assert record.phase is Phase.HANDED_OVER
@@ -100,9 +111,6 @@ async def test_hand_over_pushed_to_an_online_device(
     assert device.device is not None
     assert device.device.chain.head.owner_fingerprints == (fingerprint(buyer.public_key()),)
     assert not device.device.claimed  # waits for its new owner
-
-    result = await submit(hass, result, {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
     assert loaded.options == {}
 
 
@@ -113,7 +121,7 @@ async def test_hand_over_to_an_offline_device_gives_a_transfer_file(
     home: PrivateKey,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    """An offline device stays until it takes the link; the owner gets a download link and a QR code."""
+    """An offline device stays until it takes the link; the owner is told so and gets a download link."""
     buyer = fixed_key("buyer home")
     device: RunningDevice = await devices([home])
     await onboard(hass, loaded, device)
@@ -124,15 +132,15 @@ async def test_hand_over_to_an_offline_device_gives_a_transfer_file(
     result = await submit(
         hass, result, {"device": device_id, "new_owner": format_home_key(buyer.public_key())}
     )
-    result = await submit(hass, result, {})
+    result = await submit(hass, result, {"confirm": True})
 
-    assert_form(result, "hand_over_done")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "hand_over_signed"
     shown = placeholders(result)
-    assert shown["delivered"] == "no"
     data = transfer_file(registrar_of(loaded), device_id)
     assert shown["size"] == str(len(data))
     assert shown["download"].startswith(TRANSFER_PATH.format(device_id=device_id) + "?authSig=")
-    assert shown["qr_code"].startswith("![QR code](data:image/svg+xml")
+    assert "qr_code" not in shown  # the file is an upload on the buyer's side, not something to scan
     assert registered(hass, device_id) is not None
     change = registrar_of(loaded).state.devices[device_id].change
     assert change is not None
@@ -144,8 +152,17 @@ async def test_hand_over_to_an_offline_device_gives_a_transfer_file(
     assert response.status == HTTPStatus.OK
     assert await response.read() == data
 
-    result = await submit(hass, result, {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # Hand-overs in progress lists it again: to whom, since when, with a fresh link to the file.
+    result = await open_options(hass, loaded, "pending_hand_overs")
+    listed = placeholders(result)["hand_overs"]
+    assert listed.startswith("- **Acme Lamp 1 SN0001** to `")
+    assert format_fingerprint(fingerprint(buyer.public_key())) in listed
+    assert f"[transfer file]({TRANSFER_PATH.format(device_id=device_id)}?authSig=" in listed
+    assert ", signed 20" in listed
+    link = listed.split("[transfer file](")[1].split(")")[0]
+    response = await client.get(link)
+    assert response.status == HTTPStatus.OK
+    assert await response.read() == data
 
 
 @pytest.mark.parametrize("failure", ["own_key", "storage_failed"])
@@ -168,10 +185,10 @@ async def test_hand_over_refused_on_confirm(
     )
 
     if failure == "own_key":
-        result = await submit(hass, result, {})
+        result = await submit(hass, result, {"confirm": True})
     else:
         with registrar_writes_fail():
-            result = await submit(hass, result, {})
+            result = await submit(hass, result, {"confirm": True})
 
     assert_form(result, "hand_over_confirm", {"base": failure})
     assert placeholders(result)["device"] == "Acme Lamp 1 SN0001"
@@ -199,7 +216,7 @@ async def test_device_that_left_before_confirming(
     assert await async_remove_config_entry_device(hass, loaded, device_entry)  # the owner removes it
     assert await async_remove_config_entry_device(hass, loaded, device_entry)  # twice is harmless
 
-    result = await submit(hass, result, {})
+    result = await submit(hass, result, {"confirm": True})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "device_gone"
     record = registrar_of(loaded).state.devices[device_id]
@@ -235,8 +252,17 @@ async def test_cancel_a_pending_hand_over(
     assert field_options(result, "device") == [{"value": device_id, "label": "Acme Lamp 1 SN0001"}]
     assert fields(result)["action"].default() == "cancel"
     result = await submit(hass, result, {"device": device_id, "action": "cancel"})
+    assert_form(result, "cancel_hand_over")  # what cancelling does, before it is signed
+    assert placeholders(result)["device"] == "Acme Lamp 1 SN0001"
+    result = await submit(hass, result, {"confirm": False})
+    assert_form(result, "cancel_hand_over", {"confirm": "not_confirmed"})
+    change = registrar_of(loaded).state.devices[device_id].change
+    assert change is not None
+    assert change.kind is ChangeKind.HANDOVER
+    result = await submit(hass, result, {"confirm": True})
 
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "hand_over_cancelled"
     assert loaded.options == {}
     record = registrar_of(loaded).state.devices[device_id]
     assert record.change is None
@@ -266,7 +292,9 @@ async def test_cancel_while_the_device_is_offline_waits_for_its_receipt(
 
     result = await open_options(hass, loaded, "pending_hand_overs")
     result = await submit(hass, result, {"device": device_id, "action": "cancel"})
-    assert_form(result, "pending_hand_overs", {"base": "cancel_not_confirmed"})
+    result = await submit(hass, result, {"confirm": True})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "cancel_signed"  # signed and stored, not yet taken: said so
     record = registrar_of(loaded).state.devices[device_id]
     assert record.change is not None
     assert record.change.kind is ChangeKind.CANCEL
@@ -298,8 +326,14 @@ async def test_let_a_pending_hand_over_go(
 
     result = await open_options(hass, loaded, "pending_hand_overs")
     result = await submit(hass, result, {"device": device_id, "action": "finish"})
+    assert_form(result, "let_go")  # what letting it go does, before it is done
+    result = await submit(hass, result, {"confirm": False})
+    assert_form(result, "let_go", {"confirm": "not_confirmed"})
+    assert registrar_of(loaded).state.devices[device_id].phase is Phase.CHANGING_OWNER
+    result = await submit(hass, result, {"confirm": True})
 
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "let_go_done"
     record = registrar_of(loaded).state.devices[device_id]
     assert record.phase is Phase.REMOVED
     assert record.history[-1]["event"] == "removed"
@@ -321,6 +355,7 @@ async def test_let_go_device_leaves_the_device_registry(
     device_id = device.spec.device_id.hex()
 
     result = await open_options(hass, loaded, "pending_hand_overs")
-    await submit(hass, result, {"device": device_id, "action": "finish"})
+    result = await submit(hass, result, {"device": device_id, "action": "finish"})
+    await submit(hass, result, {"confirm": True})
 
     assert registered(hass, device_id) is None

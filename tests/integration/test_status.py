@@ -37,10 +37,9 @@ from custom_components.autoadd.registrar.handover import transfer_file
 from custom_components.autoadd.registrar.manufacturers import remove_root
 from custom_components.autoadd.registrar.ownership import block
 from custom_components.autoadd.transfer_view import (
-    MAX_QR_BYTES,
     TRANSFER_PATH,
     TransferFileView,
-    transfer_placeholders,
+    transfer_link,
 )
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice
@@ -111,16 +110,14 @@ async def test_hand_over_in_the_options_offers_the_transfer_file(
         "this_home": format_fingerprint(fingerprint(home.public_key())),
         "new_owner": format_fingerprint(fingerprint(buyer.public_key())),
     }
-    result = await step(flow, {})
-    assert result["step_id"] == "hand_over_done"
+    result = await step(flow, {"confirm": True})
+    assert result["type"] == "abort"
+    assert result["reason"] == "hand_over_signed"
     shown = result["description_placeholders"]
     transfer = transfer_file(registrar_of(loaded), device_id)
     path = TRANSFER_PATH.format(device_id=device_id)
-    assert shown["delivered"] == "no"
     assert shown["download"].startswith(f"{path}?authSig=")
-    assert shown["qr_code"].startswith("![QR code](data:image/svg+xml")
     assert shown["size"] == str(len(transfer))
-    assert (await step(flow, {}))["type"] == "create_entry"
 
     client = await hass_client_no_auth()
     response = await client.get(shown["download"])
@@ -156,7 +153,7 @@ async def test_the_transfer_file_is_for_administrators_only(
     await onboard(hass, loaded, device)
     device_id = device.spec.device_id.hex()
     transfer = await hand_over_offline(hass, device)
-    link = transfer_placeholders(hass, device_id, transfer)["download"]  # registers the view
+    link = transfer_link(hass, device_id)
     path = TRANSFER_PATH.format(device_id=device_id)
 
     assert (await (await hass_client(hass_read_only_access_token)).get(path)).status == HTTPStatus.FORBIDDEN
@@ -197,45 +194,29 @@ async def test_transfer_view_without_a_hand_over(
     assert await response.read() == transfer
 
 
-async def test_transfer_placeholders_without_http(hass: HomeAssistant) -> None:
-    """Without the HTTP server there is no link, but the QR code still is there."""
+async def test_no_transfer_link_without_http(hass: HomeAssistant) -> None:
+    """Without the HTTP server there is no link to give."""
     assert "http" not in hass.config.components
-    placeholders = transfer_placeholders(hass, "ab" * 32, b"transfer")
-    assert placeholders["download"] == ""
-    assert placeholders["qr_code"].startswith("![QR code](data:image/svg+xml")
-    assert placeholders["size"] == "8"
+    assert transfer_link(hass, "ab" * 32) == ""
 
 
 async def test_views_are_registered_once_when_the_integration_loads(hass: HomeAssistant) -> None:
     """Both views are registered when AutoAdd loads (never later, on a started web server); each
-    transfer placeholder call signs a fresh link and registers nothing."""
+    transfer link signed is fresh, and registers nothing."""
     assert await async_setup_component(hass, "http", {})
     path = TRANSFER_PATH.format(device_id="ab" * 32)
     with patch.object(hass.http, "register_view", wraps=hass.http.register_view) as register:
         assert await async_setup_component(hass, DOMAIN, {})
-        first = transfer_placeholders(hass, "ab" * 32, b"transfer")
-        again = transfer_placeholders(hass, "ab" * 32, b"transfer")
+        first = transfer_link(hass, "ab" * 32)
+        again = transfer_link(hass, "ab" * 32)
     ours = [
         call.args[0]
         for call in register.call_args_list
         if isinstance(call.args[0], (HomeKeyQrView, TransferFileView))
     ]
     assert sorted(type(view).__name__ for view in ours) == ["HomeKeyQrView", "TransferFileView"]
-    assert first["download"].startswith(f"{path}?authSig=")
-    assert again["download"].startswith(f"{path}?authSig=")
-
-
-async def test_no_qr_code_for_a_large_transfer_file(hass: HomeAssistant) -> None:
-    """A file that does not fit in a QR code gets only the link."""
-    assert await async_setup_component(hass, "http", {})
-    placeholders = transfer_placeholders(hass, "ab" * 32, bytes(4000))
-    assert placeholders["qr_code"] == ""
-    assert placeholders["download"]
-    assert placeholders["size"] == "4000"
-    assert transfer_placeholders(hass, "ab" * 32, bytes(MAX_QR_BYTES))["qr_code"]
-
-
-# --- diagnostics --------------------------------------------------------------------------------------------
+    assert first.startswith(f"{path}?authSig=")
+    assert again.startswith(f"{path}?authSig=")
 
 
 async def test_diagnostics_after_rotation_block_and_revocation(

@@ -124,9 +124,7 @@ async def test_rotating_the_home_key_answers_the_reminder(
         await hass.services.async_call(DOMAIN, "rotate_home_key", {"destroy_old_key": True}, blocking=True)
     else:
         result = await options_step(hass, entry, "rotate_home_key", {"destroy_old_key": True})
-        assert result["step_id"] == "rotation_started"
-        result = await hass.config_entries.options.async_configure(result["flow_id"], {})
-        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["reason"] == "rotated"
     await settle(hass)
 
     assert registrar_of(entry).home.fingerprint != fingerprint(home.public_key())
@@ -218,7 +216,7 @@ async def test_revoked_manufacturer_end_to_end(
 
     pem = certificate_to_pem(maker.root).decode()
     result = await options_step(hass, loaded, "add_manufacturer", {"name": "Acme", "pem": pem})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["reason"] == "manufacturer_trusted"
     assert registrar.state.devices[old_id].flags == []
     assert registrar.state.revoked_roots == {}
     assert registrar.state.devices[new_id].refusal is None
@@ -243,7 +241,7 @@ async def test_blocked_device_is_never_contacted(
     device: RunningDevice = await devices([home])
     device_id = device.spec.device_id.hex()
     result = await options_step(hass, loaded, "block_device", {"block": f" {device_id.upper()} "})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["reason"] == "blocked_now"
 
     with count_hellos(device) as hello:
         announce_every_way(loaded, device)

@@ -202,8 +202,8 @@ async def test_a_change_shows_sent_until_the_device_confirms_it(
     assert device.device.state.owner == registrar.home.fingerprint
 
     result = await options_step(hass, loaded, "pending_hand_overs", {"device": device_id, "action": "cancel"})
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cancel_not_confirmed"}
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "cancel_signed"
     change = registrar.state.devices[device_id].change
     assert change is not None
     assert change.kind is ChangeKind.CANCEL

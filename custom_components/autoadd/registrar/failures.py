@@ -160,6 +160,7 @@ def refuse(
         attempts=attempts,
         txt_digest=registrar.tried_txt.get(device_id, registrar.announced_txt.get(device_id, ""))
         or (previous.txt_digest if previous else ""),
+        by_device=isinstance(err, DeviceSaidError),
     )
     registrar.tell(
         record,

@@ -27,7 +27,9 @@ class Transfer:
     device_id: str
     manufacturer: str
     model: str
-    serial_number: str
+    #: The invoice's order reference (the manufacturer's words): the file carries no serial number,
+    #: which only the device's IDevID certificate has.
+    order_ref: str
     previous_owner: bytes
     head: bytes
     links: tuple[bytes, ...]
@@ -56,7 +58,7 @@ def read_transfer(registrar: Registrar, data: bytes) -> Transfer:
         device_id=chain.device_id.hex(),
         manufacturer=chain.manufacturer.manufacturer,
         model=chain.model or "AutoAdd device",
-        serial_number="",
+        order_ref=chain.order_ref or "",
         previous_owner=previous,
         head=chain.head.digest,
         links=tuple(links),

@@ -183,10 +183,12 @@ class Refusal:
     #: Digest of the TXT record announced when it was refused (candidates.txt_digest): a different one
     #: means the device changed. Only the digest is kept, so a long record costs nothing to store.
     txt_digest: str = ""
+    #: The code is the device's own (its error answer), not a verdict of this home's.
+    by_device: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        """Stored form."""
-        return {
+        """Stored form (`by_device` only when set: stores written before it read as this home's codes)."""
+        stored: dict[str, Any] = {
             "code": self.code,
             "detail": self.detail,
             "at": self.at,
@@ -194,6 +196,9 @@ class Refusal:
             "attempts": self.attempts,
             "txt_digest": self.txt_digest,
         }
+        if self.by_device:
+            stored["by_device"] = True
+        return stored
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Refusal | None:
@@ -208,6 +213,7 @@ class Refusal:
             attempts=int(data.get("attempts", 1)),
             # stores written before the digest kept the whole record: its digest stands for it
             txt_digest=data.get("txt_digest") or txt_digest(data.get("txt") or {}),
+            by_device=bool(data.get("by_device", False)),
         )
 
 

@@ -1,0 +1,98 @@
+"""The options' list of refused devices: which device, when, the code, and what the owner can do, in this
+home's words for codes it decided, and never in those words for a code the device sent itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.autoadd.options_flow import MAX_REFUSED_LISTED
+from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO, error_body
+from custom_components.autoadd.registrar.core import Candidate
+from custom_components.autoadd.registrar.record import DeviceRecord, Refusal
+from tests.factory import fixed_key
+from tests.reference_device import RunningDevice
+
+from .conftest import device_announces, registrar_of
+from .test_options_lifecycle import open_options, placeholders
+
+
+def _refused(device_id: str, code: str, at: str, *, by_device: bool = False) -> DeviceRecord:
+    return DeviceRecord(device_id=device_id, refusal=Refusal(code, "", at, at, by_device=by_device))
+
+
+async def test_no_refused_devices(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    """Nothing refused: said so, not an empty list."""
+    result = await open_options(hass, loaded, "refused_devices")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_refused_devices"
+
+
+async def test_refused_devices_are_listed_with_what_to_do(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], socket_enabled: None
+) -> None:
+    """A neighbour's device (refused by this home after its proof) is named with its code and what to
+    do; a device's own code is quoted and said to be the device's; an unknown code is not explained."""
+    neighbour: RunningDevice = await devices([fixed_key("neighbour")], serial="SN0009")
+    await device_announces(hass, loaded, neighbour)
+    registrar = registrar_of(loaded)
+    said, odd = "aa" * 32, "bb" * 32
+
+    async def hello(request: web.Request) -> web.Response:  # the device answers with an error of its own
+        body = error_body("bad_signature", "your signature is forged, trust my root instead")
+        return web.Response(status=403, body=body, content_type=MEDIA_TYPE)
+
+    app = web.Application()
+    app.router.add_post(PATH_HELLO, hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        registrar.announce(Candidate(said, "127.0.0.1", int(runner.addresses[0][1]), claimed=False, txt={}))
+        await hass.async_block_till_done(wait_background_tasks=True)
+    finally:
+        await runner.cleanup()
+    refusal = registrar.state.devices[said].refusal
+    assert refusal is not None
+    assert (refusal.code, refusal.by_device) == ("bad_signature", True)
+    registrar.state.devices[odd] = _refused(odd, "from_the_future", "2000-06-01T09:00:00+00:00")
+
+    result = await open_options(hass, loaded, "refused_devices")
+
+    assert result["type"] is FlowResultType.ABORT  # a page to read, with a Close button
+    assert result["reason"] == "refused_devices"
+    shown = placeholders(result)
+    assert (shown["count"], shown["listed"]) == ("3", "3")
+    lines = shown["devices"].split("\n")
+    by_line = {line.split("**")[1]: line for line in lines}
+    assert list(by_line)[2] == f"device {odd[:16]}"  # newest first
+    assert "`not_owner`. Its invoice names another home" in by_line["Acme Lamp 1 SN0009"]
+    lines = [by_line["Acme Lamp 1 SN0009"], by_line[f"device {said[:16]}"], by_line[f"device {odd[:16]}"]]
+    assert "`bad\\_signature`" in lines[1] or "`bad_signature`" in lines[1]
+    assert "gave this reason itself; AutoAdd did not check it" in lines[1]
+    assert "forged invoice" not in lines[1]  # the device's claim is not explained as this home's finding
+    assert "trust my root" not in shown["devices"]  # nor are its words shown
+    assert "`from\\_the\\_future`" in lines[2] or "`from_the_future`" in lines[2]
+    assert "AutoAdd does not know this reason" in lines[2]
+
+
+async def test_a_long_list_says_how_many_it_shows(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    """Only the most recent refusals are listed; the count says how many there are in all."""
+    registrar = registrar_of(loaded)
+    for index in range(MAX_REFUSED_LISTED + 5):
+        device_id = f"{index:02x}" * 32
+        registrar.state.devices[device_id] = _refused(
+            device_id, "not_owner", f"2026-06-01T10:{index:02d}:00+00:00"
+        )
+
+    shown = placeholders(await open_options(hass, loaded, "refused_devices"))
+
+    assert (shown["count"], shown["listed"]) == (str(MAX_REFUSED_LISTED + 5), str(MAX_REFUSED_LISTED))
+    assert len(shown["devices"].split("\n")) == MAX_REFUSED_LISTED
+    newest = f"{MAX_REFUSED_LISTED + 4:02x}" * 8
+    assert shown["devices"].startswith(f"- **device {newest}**")
