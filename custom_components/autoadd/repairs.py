@@ -11,8 +11,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult
 
 from .const import DOMAIN
-from .protocol.keys import format_fingerprint
 from .registrar.core import Registrar
+from .registrar.failures import approval_placeholders
 from .registrar.ownership import approve, decide_clone, reject
 from .registrar.ports import StepError
 from .registrar.record import DeviceRecord, Phase
@@ -35,18 +35,7 @@ class ApproveDeviceFlow(RepairsFlow):
         return self.async_show_menu(
             step_id="init",
             menu_options=["accept", "reject"],
-            description_placeholders=placeholders(  # the device's words, made safe for markdown
-                {
-                    "manufacturer": record.manufacturer,
-                    "model": record.model,
-                    "serial_number": record.serial_number or "-",
-                    "device": self._device_id,
-                    "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner)),
-                    "manufacturer_root": format_fingerprint(bytes.fromhex(record.manufacturer_root))
-                    if record.manufacturer_root
-                    else "-",
-                }
-            ),
+            description_placeholders=placeholders(approval_placeholders(record)),  # device text made safe
         )
 
     def _waiting(self) -> DeviceRecord | None:

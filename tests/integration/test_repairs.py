@@ -106,14 +106,22 @@ async def test_approval_issue_shows_the_device_and_the_previous_owner(
     assert result["type"] == "menu"
     assert result["step_id"] == "init"
     assert result["menu_options"] == ["accept", "reject"]
-    assert result["description_placeholders"] == {
+    shown = result["description_placeholders"]
+    assert shown == {
         "manufacturer": "Acme",
         "model": "Lamp 1",
         "serial_number": "SN0001",
-        "device": device_id,
+        "device": device_id[:16],
         "previous_owner": format_fingerprint(fingerprint(home.public_key())),
         "manufacturer_root": format_fingerprint(fingerprint(certificate_public_key(maker.root))),
+        "address": f"127.0.0.1 port {device.port}",
+        "when": shown["when"],
     }
+    assert shown["when"].endswith(" UTC")
+    # The issue's title names the device, so two approvals are told apart in the list.
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["model"] == "Lamp 1"
+    assert issue.translation_placeholders["serial_number"] == "SN0001"
 
 
 async def test_accept_onboards_the_device(

@@ -26,21 +26,32 @@ RETRY_MAX = 15 * 60.0
 REFUSAL_BACKOFF = timedelta(hours=1)
 
 
+def approval_placeholders(record: DeviceRecord) -> dict[str, str]:
+    """What the owner decides an approval on: the device (its words), who handed it over, under which
+    manufacturer root, where it proved itself and when (UTC, as stored)."""
+    assert record.approval is not None
+    address = record.address or record.hint
+    return {
+        "manufacturer": record.manufacturer,
+        "model": record.model or "AutoAdd device",
+        "serial_number": record.serial_number or record.device_id[:8],
+        "device": record.device_id[:16],
+        "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner)),
+        "manufacturer_root": format_fingerprint(bytes.fromhex(record.manufacturer_root))
+        if record.manufacturer_root
+        else "-",
+        "address": f"{address.host} port {address.port}" if address else "-",
+        "when": record.approval.at[:16].replace("T", " ") + " UTC",
+    }
+
+
 def raise_approval(registrar: Registrar, record: DeviceRecord) -> None:
     assert record.approval is not None
     registrar.owner.raise_issue(
         Issue(
             "approve",
             record.device_id,
-            {
-                "manufacturer": record.manufacturer,
-                "model": record.model,
-                "device": record.device_id[:16],
-                "previous_owner": format_fingerprint(bytes.fromhex(record.approval.previous_owner)),
-                "manufacturer_root": format_fingerprint(bytes.fromhex(record.manufacturer_root))
-                if record.manufacturer_root
-                else "-",
-            },
+            approval_placeholders(record),
             fixable=True,
         )
     )
