@@ -33,6 +33,7 @@ ISSUE_KEYS = {
     "transfer_outdated": "transfer_outdated",
     "change_dropped": "change_dropped",
     "clone": "cloned_device",
+    "counterfeit": "counterfeit_device",
 }
 
 

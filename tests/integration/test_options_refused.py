@@ -4,21 +4,26 @@ home's words for codes it decided, and never in those words for a code the devic
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
+from custom_components.autoadd.const import DOMAIN, EVENT_OWNERSHIP
 from custom_components.autoadd.options_flow import MAX_REFUSED_LISTED
+from custom_components.autoadd.protocol.keys import KeyType, PrivateKey
 from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO, error_body
 from custom_components.autoadd.registrar.core import Candidate
 from custom_components.autoadd.registrar.record import DeviceRecord, Refusal
-from tests.factory import fixed_key
-from tests.reference_device import RunningDevice
+from tests.factory import Manufacturer, fixed_key
+from tests.reference_device import RunningDevice, make_running_device
 
-from .conftest import device_announces, registrar_of
+from .conftest import candidate_for, device_announces, registered, registrar_of
 from .test_options_lifecycle import open_options, placeholders
 
 
@@ -96,3 +101,41 @@ async def test_a_long_list_says_how_many_it_shows(hass: HomeAssistant, loaded: M
     assert len(shown["devices"].split("\n")) == MAX_REFUSED_LISTED
     newest = f"{MAX_REFUSED_LISTED + 4:02x}" * 8
     assert shown["devices"].startswith(f"- **device {newest}**")
+
+
+async def test_a_counterfeit_of_a_trusted_manufacturer_is_shown(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    home: PrivateKey,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    """A device whose certificates name the trusted Acme root as issuer, under a root with that name but
+    another key, is refused with its own code, named in one repair issue and in the logbook's events,
+    and listed as refused with advice that is not "trust its manufacturer"; nothing is added."""
+    forger = Manufacturer.create("Acme", KeyType.P256)  # the same root name as the trusted Acme's
+    fake = make_running_device(tmp_path / "fake", forger, [home], "FK0001", http)
+    await fake.start()
+    events = async_capture_events(hass, EVENT_OWNERSHIP)
+    try:
+        for _ in range(2):  # told once, however often it shows up
+            registrar_of(loaded).announce(candidate_for(fake))
+            await hass.async_block_till_done(wait_background_tasks=True)
+    finally:
+        await fake.stop()
+    device_id = fake.spec.device_id.hex()
+
+    refusal = registrar_of(loaded).state.devices[device_id].refusal
+    assert refusal is not None
+    assert refusal.code == "wrong_manufacturer_root"
+    assert registered(hass, device_id) is None
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "counterfeit_devices")
+    assert issue is not None
+    assert issue.translation_key == "counterfeit_device"
+    assert issue.translation_placeholders == {"devices": f"device {device_id[:16]}", "count": "1"}
+    assert [event.data["event"] for event in events] == ["counterfeit"]
+    assert events[0].data["autoadd_id"] == device_id
+
+    line = placeholders(await open_options(hass, loaded, "refused_devices"))["devices"]
+    assert "likely a counterfeit" in line
+    assert "Trust a manufacturer) only" not in line  # not the advice for an unknown manufacturer

@@ -76,10 +76,11 @@ def _refused(
     roots: list[x509.Certificate],
     match: str,
     now: dt.datetime = NOW,
+    code: str = "untrusted_manufacturer",
 ) -> None:
     with pytest.raises(UntrustedManufacturerError, match=match) as err:
         verify_certificate_chain(chain, roots, now, what="test")
-    assert err.value.code == "untrusted_manufacturer"
+    assert err.value.code == code
 
 
 @pytest.fixture(params=list(KeyType), ids=[t.value for t in KeyType])
@@ -215,11 +216,26 @@ def test_unknown_root(maker: Manufacturer) -> None:
 
 
 def test_same_name_different_key_is_not_the_root(maker: Manufacturer) -> None:
-    """A root with the same name but another key is not the issuer."""
+    """A root with the same name but another key is not the issuer: the chain claims a trusted root that
+    did not issue it (a counterfeit, from the home's side), which has a code of its own (X8)."""
     impostor_key = fixed_key("impostor", KeyType.ED25519)
     impostor = make_root_certificate(impostor_key, "Acme", now=NOW - 30 * DAY, serial=1)
     assert impostor.subject == maker.root.subject
-    _refused([maker.make_device().cert], [impostor], "does not chain to a trusted")
+    _refused([maker.make_device().cert], [impostor], "did not issue it", code="wrong_manufacturer_root")
+
+
+def test_only_a_claimed_root_gives_the_counterfeit_code(maker: Manufacturer) -> None:
+    """Another manufacturer's root is plain untrusted_manufacturer; so is an issuer with the trusted
+    root's O under another name (a chain missing its intermediate looks like that): X8."""
+    other = Manufacturer.create("Other")
+    _refused([maker.make_device().cert], [other.root], "does not chain to a trusted")
+    fake_root = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Acme Root CA 2"),
+        ]
+    )
+    _refused([_signed_under(maker, fake_root)], [maker.root], "does not chain to a trusted")
 
 
 def test_not_yet_valid_idevid(maker: Manufacturer) -> None:

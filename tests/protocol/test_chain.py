@@ -61,6 +61,7 @@ from custom_components.autoadd.protocol.errors import (
     UntrustedManufacturerError,
     WrongContentTypeError,
     WrongDeviceError,
+    WrongManufacturerRootError,
 )
 from custom_components.autoadd.protocol.handshake import make_hello
 from custom_components.autoadd.protocol.idevid import DeviceIdentity, verify_idevid
@@ -431,7 +432,7 @@ def test_invoice_from_a_look_alike_manufacturer(world: World) -> None:
         owners=[STRANGER.public_key()],
         issued_at=NOW_TS,
     )
-    world.refuse(UntrustedManufacturerError, "untrusted_manufacturer", 0, [forged])
+    world.refuse(WrongManufacturerRootError, "wrong_manufacturer_root", 0, [forged])
 
 
 def test_invoice_signed_by_another_key_than_its_certificate(world: World) -> None:

@@ -22,7 +22,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from .errors import MalformedError, TooLargeError, UntrustedManufacturerError, describe
+from .errors import (
+    MalformedError,
+    TooLargeError,
+    UntrustedManufacturerError,
+    WrongManufacturerRootError,
+    describe,
+)
 from .keys import PublicKey, fingerprint, key_type_of
 
 MAX_CERTIFICATE_SIZE = 4096
@@ -257,4 +263,14 @@ def verify_certificate_chain(
             within_validity(root, now, f"{what} root")
             _check_issuer(root, len(chain) - 1, f"{what} root")
             return VerifiedCertificateChain(leaf=leaf, root=root)
+    if any(_claims(top, root) for root in roots):
+        raise WrongManufacturerRootError(
+            f"{what} names a trusted manufacturer's root as its issuer, but that root did not issue it"
+        )
     raise UntrustedManufacturerError(f"{what} does not chain to a trusted manufacturer root")
+
+
+def _claims(cert: x509.Certificate, root: x509.Certificate) -> bool:
+    """Whether `cert` names `root` as its issuer, byte for byte (a look-alike copies the name exactly; a
+    chain merely missing an intermediate names the intermediate, and stays untrusted_manufacturer)."""
+    return cert.issuer.public_bytes() == root.subject.public_bytes()

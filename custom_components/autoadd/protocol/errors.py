@@ -111,6 +111,13 @@ class UntrustedManufacturerError(AutoAddError):
     code = "untrusted_manufacturer"
 
 
+class WrongManufacturerRootError(UntrustedManufacturerError):
+    """A certificate chain naming a trusted manufacturer root as its issuer (its subject, byte for byte)
+    that did not issue it: a counterfeit, or a second root of that manufacturer's this home lacks (X8)."""
+
+    code = "wrong_manufacturer_root"
+
+
 class ManufacturerMismatchError(AutoAddError):
     """An invoice signed under another manufacturer root than the device's IDevID."""
 
@@ -239,6 +246,7 @@ ERRORS_BY_CODE: dict[str, type[AutoAddError]] = {
         UnsupportedAlgorithmError,
         BadSignatureError,
         UntrustedManufacturerError,
+        WrongManufacturerRootError,
         ManufacturerMismatchError,
         IDevIDMismatchError,
         InvalidKeyError,

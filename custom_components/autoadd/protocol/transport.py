@@ -49,6 +49,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "invalid_owners": 400,
     "bad_signature": 403,
     "untrusted_manufacturer": 403,
+    "wrong_manufacturer_root": 403,
     "manufacturer_mismatch": 403,
     "idevid_mismatch": 403,
     "signer_not_owner": 403,

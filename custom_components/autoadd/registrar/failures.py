@@ -7,7 +7,7 @@ from datetime import timedelta
 import logging
 from typing import TYPE_CHECKING
 
-from custom_components.autoadd.protocol.errors import AutoAddError, NotOwnerError
+from custom_components.autoadd.protocol.errors import AutoAddError, NotOwnerError, WrongManufacturerRootError
 from custom_components.autoadd.protocol.keys import format_fingerprint
 
 from . import candidates, machine
@@ -195,6 +195,8 @@ def refuse(
             shown(code, Place.LOG),
             " (the device's own error code)" if isinstance(err, DeviceSaidError) else "",
         )
+    if code == WrongManufacturerRootError.code and not isinstance(err, DeviceSaidError):
+        _counterfeit(registrar, record, first=previous is None or previous.code != code)
     ours_known = known is not None and known.is_member
     if proven and (err.suspicious or (ours_known and isinstance(err, NotOwnerError) and not proven_not_ours)):
         if ours_known:
@@ -226,6 +228,44 @@ def _refused_elsewhere(registrar: Registrar, device_id: str, err: AutoAddError, 
         address.port,
         shown(code, Place.LOG),
     )
+
+
+#: Flag of a device whose certificates claim a trusted manufacturer root that did not sign them.
+COUNTERFEIT = "counterfeit"
+#: The counterfeit repair issue is one for all such devices (filed under this `device_id`).
+COUNTERFEIT_ID = "devices"
+
+
+def _counterfeit(registrar: Registrar, record: DeviceRecord, *, first: bool) -> None:
+    """A device claimed a trusted manufacturer's root that did not sign its certificates: the owner is
+    told once per device (logbook) and in one repair issue naming them all. Only this home's own check
+    leads here; anyone can make such a device, so the issue is one, and capped."""
+    if first:
+        registrar.tell(record, [("counterfeit", {})])
+    if COUNTERFEIT not in record.flags:
+        record.flags.append(COUNTERFEIT)
+    raise_counterfeit(registrar)
+
+
+def raise_counterfeit(registrar: Registrar) -> None:
+    """One repair issue naming the devices flagged counterfeit (none: it goes away)."""
+    flagged = [r for r in registrar.state.devices.values() if COUNTERFEIT in r.flags]
+    if not flagged:
+        registrar.owner.clear_issue("counterfeit", COUNTERFEIT_ID)
+        return
+    named = [f"device {r.device_id[:16]}" for r in flagged[:MAX_NAMED]]
+    if len(flagged) > MAX_NAMED:
+        named.append(f"{len(flagged) - MAX_NAMED} more")
+    registrar.owner.raise_issue(
+        Issue("counterfeit", COUNTERFEIT_ID, {"devices": "; ".join(named), "count": str(len(flagged))})
+    )
+
+
+def clear_counterfeit(registrar: Registrar, record: DeviceRecord) -> None:
+    """The device proved a chain to a trusted root after all (the owner trusted its real root)."""
+    if COUNTERFEIT in record.flags:
+        record.flags.remove(COUNTERFEIT)
+        raise_counterfeit(registrar)
 
 
 #: Flag of a device a validly signed proof showed tampered with (rollback, fork, links refused).

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from custom_components.autoadd.protocol.errors import UntrustedManufacturerError
+from custom_components.autoadd.protocol.errors import UntrustedManufacturerError, WrongManufacturerRootError
 
 from .ports import StepError
 from .state import TrustedRoot
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .core import Registrar
 
 REVOKED = "revoked_manufacturer"
+#: Refusals a newly trusted root may answer (tried again when next seen).
+_ROOT_CODES = frozenset({UntrustedManufacturerError.code, WrongManufacturerRootError.code})
 
 
 def add_root(registrar: Registrar, cert: x509.Certificate, name: str) -> None:
@@ -26,7 +28,7 @@ def add_root(registrar: Registrar, cert: x509.Certificate, name: str) -> None:
     state.roots.append(root)
     state.revoked_roots.pop(root.fingerprint, None)
     for record in state.devices.values():
-        if record.refusal is not None and record.refusal.code == UntrustedManufacturerError.code:
+        if record.refusal is not None and record.refusal.code in _ROOT_CODES:
             record.refusal = None
             registrar.changed(record.device_id)
         if record.manufacturer_root == root.fingerprint and REVOKED in record.flags:

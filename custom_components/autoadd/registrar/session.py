@@ -233,6 +233,7 @@ def _joined(registrar: Registrar, proven: ProvenDevice, chain: VerifiedChain, ad
     registrar.owner.clear_issue("approve", record.device_id)
     registrar.owner.clear_issue("key_lost", record.device_id)
     failures.clear_tampered(registrar, record)
+    failures.clear_counterfeit(registrar, record)
     if record.is_member and (not was_member or first):
         _LOGGER.info(
             "Onboarded %s %s (%s)",
