@@ -10,10 +10,12 @@ from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 
 from . import AutoAddConfigEntry
+from .const import DOMAIN
 from .protocol.keys import format_fingerprint
-from .registrar.record import Phase
+from .registrar.record import DeviceRecord, Phase
 from .registrar.text import shown_all
 
 TO_REDACT = {"host", "chain", "serial_number", "change", "address", "hint", "approval"}
@@ -35,20 +37,7 @@ async def async_get_config_entry_diagnostics(
             {"name": root.name, "fingerprint": _shown(root.fingerprint), "added_on": root.added_on}
             for root in state.roots
         ],
-        "devices": [
-            async_redact_data(
-                {
-                    **record.as_dict(),
-                    "owners": [_shown(owner) for owner in record.owners],
-                    "chain_length": len(record.chain),
-                    "change": record.change.kind.value if record.change else None,
-                    "change_sent": bool(record.change and record.change.sent),
-                },
-                TO_REDACT - {"change"},
-            )
-            for record in state.devices.values()
-            if record.is_member
-        ],
+        "devices": [_device(record) for record in state.devices.values() if record.is_member],
         "refused": [
             {"device_id": r.device_id, "code": r.refusal.code, "at": r.refusal.at}
             for r in state.devices.values()
@@ -85,6 +74,45 @@ async def async_get_config_entry_diagnostics(
     }
     safe: dict[str, Any] = shown_all(diagnostics)
     return safe
+
+
+async def async_get_device_diagnostics(
+    hass: HomeAssistant, entry: AutoAddConfigEntry, device: dr.DeviceEntry
+) -> dict[str, Any]:
+    """One device's record and history, redacted as the entry's diagnostics redact them (the device
+    page's "Download diagnostics")."""
+    record = next(
+        (
+            entry.runtime_data.registrar.state.devices.get(identifier)
+            for domain, identifier in device.identifiers
+            if domain == DOMAIN
+        ),
+        None,
+    )
+    if record is None:
+        return {"device": None}
+    safe: dict[str, Any] = shown_all(
+        {
+            "device": _device(record),
+            "history": [async_redact_data(event, {"host"}) for event in record.history],
+        }
+    )
+    return safe
+
+
+def _device(record: DeviceRecord) -> dict[str, Any]:
+    """A member's record as diagnostics give it."""
+    redacted: dict[str, Any] = async_redact_data(
+        {
+            **record.as_dict(),
+            "owners": [_shown(owner) for owner in record.owners],
+            "chain_length": len(record.chain),
+            "change": record.change.kind.value if record.change else None,
+            "change_sent": bool(record.change and record.change.sent),
+        },
+        TO_REDACT - {"change"},
+    )
+    return redacted
 
 
 def _shown(digest: str) -> str:

@@ -1,4 +1,4 @@
-"""Per-device status sensors: onboarding state, last seen, chain length."""
+"""Per-device status sensors: onboarding state, address, last seen, owners, chain length."""
 
 from __future__ import annotations
 
@@ -68,6 +68,15 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
         options=ONBOARDING_STATES,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=_state,
+    ),
+    AutoAddSensorDescription(
+        key="address",
+        translation_key="address",
+        # Where the device last proved itself (an announcement alone never changes it): rarely changes.
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=lambda _, record: (
+            f"{record.address.host} port {record.address.port}" if record.address else None
+        ),
     ),
     AutoAddSensorDescription(
         key="last_seen",

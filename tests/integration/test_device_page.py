@@ -1,0 +1,90 @@
+"""What a device's page shows and offers: where it proved itself (Address), a Check now button that asks
+it for a proof (nothing else moves anything), and its own diagnostics with its history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.autoadd.const import DOMAIN
+from custom_components.autoadd.diagnostics import async_get_device_diagnostics
+from custom_components.autoadd.protocol.keys import PrivateKey
+from custom_components.autoadd.registrar import session
+from custom_components.autoadd.registrar.ownership import block
+from tests.reference_device import RunningDevice
+
+from .conftest import onboard, registrar_of, settle
+
+
+def entity_id(hass: HomeAssistant, domain: str, unique_id: str) -> str:
+    found = er.async_get(hass).async_get_entity_id(domain, DOMAIN, unique_id)
+    assert found is not None
+    return found
+
+
+async def test_address_is_where_the_device_proved_itself(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """The Address sensor is on by default and reads the proven address."""
+    device: RunningDevice = await devices([home])
+    await onboard(hass, loaded, device)
+    device_id = device.spec.device_id.hex()
+    state = hass.states.get(entity_id(hass, "sensor", f"{device_id}_address"))
+    assert state is not None
+    assert state.state == f"127.0.0.1 port {device.port}"
+    assert state.name == "Lamp 1 SN0001 Address"
+
+
+async def test_check_now_asks_for_a_proof(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """Pressing Check now proves the device once more (Connectivity on again after it answers); for a
+    blocked device it contacts nothing."""
+    device: RunningDevice = await devices([home])
+    await onboard(hass, loaded, device)
+    device_id = device.spec.device_id.hex()
+    button = entity_id(hass, "button", f"{device_id}_check")
+    connectivity = entity_id(hass, "binary_sensor", f"{device_id}_connectivity")
+
+    await device.stop()
+    with patch.object(session, "prove", wraps=session.prove) as proofs:
+        await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
+        await settle(hass)
+    assert proofs.call_count == 1
+    assert hass.states.get(connectivity).state == "off"  # type: ignore[union-attr]
+
+    await device.start(device.port)
+    await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
+    await settle(hass)
+    assert hass.states.get(connectivity).state == "on"  # type: ignore[union-attr]
+
+    block(registrar_of(loaded), device_id, "blocked by the owner")
+    with patch.object(session, "prove", wraps=session.prove) as proofs:
+        await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
+        await settle(hass)
+    assert proofs.call_count == 0
+
+
+async def test_device_diagnostics_give_its_record_and_history(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """The device page's diagnostics: that device only, its history, the address redacted."""
+    device: RunningDevice = await devices([home])
+    await onboard(hass, loaded, device)
+    device_id = device.spec.device_id.hex()
+    entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    assert entry is not None
+
+    data = await async_get_device_diagnostics(hass, loaded, entry)
+
+    assert data["device"]["device_id"] == device_id
+    assert data["device"]["address"] == "**REDACTED**"
+    assert [event["event"] for event in data["history"]] == ["onboarded"]
+    assert "127.0.0.1" not in str(data)
