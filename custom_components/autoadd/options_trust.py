@@ -30,6 +30,7 @@ CONF_PEM = "pem"
 CONF_NAME = "name"
 CONF_ROOTS = "roots"
 CONF_BLOCK = "block"
+CONF_BLOCK_ID = "block_id"
 CONF_UNBLOCK = "unblock"
 _DEVICE_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -147,14 +148,14 @@ class TrustSteps(OptionsSteps):
         registrar = self._registrar
         errors: dict[str, str] = {}
         if user_input is not None:
-            to_block = (user_input.get(CONF_BLOCK) or "").strip().lower()
+            to_block = (user_input.get(CONF_BLOCK_ID) or user_input.get(CONF_BLOCK) or "").strip().lower()
             to_unblock = [
                 device_id
                 for device_id in user_input.get(CONF_UNBLOCK, [])
                 if (r := registrar.state.devices.get(device_id)) is not None and r.phase is Phase.BLOCKED
             ]
             if to_block and not _DEVICE_ID.match(to_block):
-                errors[CONF_BLOCK] = "invalid_device_id"
+                errors[CONF_BLOCK_ID if user_input.get(CONF_BLOCK_ID) else CONF_BLOCK] = "invalid_device_id"
             elif to_block:
                 self._blocking, self._unblocking = to_block, to_unblock
                 return await self.async_step_block_device_confirm()
@@ -165,16 +166,20 @@ class TrustSteps(OptionsSteps):
                 return self._finished("unblocked", placeholders({"devices": names}, long={"devices"}))
             else:
                 errors["base"] = "pick_device"
-        known = [r for r in registrar.state.devices.values() if r.is_member and r.phase is not Phase.BLOCKED]
+        known = [  # this home's devices, and the ones it refused (a counterfeit, say)
+            r
+            for r in registrar.state.devices.values()
+            if r.phase is not Phase.BLOCKED and (r.is_member or r.refusal is not None)
+        ]
         blocked = [r for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED]
-        schema: dict[Any, Any] = {
-            vol.Optional(CONF_BLOCK): SelectSelector(
+        schema: dict[Any, Any] = {}
+        if known:
+            schema[vol.Optional(CONF_BLOCK)] = SelectSelector(
                 SelectSelectorConfig(
-                    options=[SelectOptionDict(value=r.device_id, label=device_label(r)) for r in known],
-                    custom_value=True,
+                    options=[SelectOptionDict(value=r.device_id, label=device_label(r)) for r in known]
                 )
             )
-        }
+        schema[vol.Optional(CONF_BLOCK_ID)] = TextSelector()  # a device this home never saw prove itself
         if blocked:
             schema[vol.Optional(CONF_UNBLOCK)] = SelectSelector(
                 SelectSelectorConfig(
@@ -182,7 +187,11 @@ class TrustSteps(OptionsSteps):
                     multiple=True,
                 )
             )
-        return self.async_show_form(step_id="block_device", data_schema=vol.Schema(schema), errors=errors)
+        return self.async_show_form(
+            step_id="block_device",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(schema), user_input or {}),
+            errors=errors,
+        )
 
     async def async_step_block_device_confirm(
         self, user_input: dict[str, Any] | None = None

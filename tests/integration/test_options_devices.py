@@ -249,7 +249,7 @@ async def test_block_a_known_device_and_unblock_it(
 
     result = await open_options(hass, loaded, "block_device")
     assert_form(result, "block_device")
-    assert set(fields(result)) == {"block"}
+    assert set(fields(result)) == {"block", "block_id"}
     assert field_options(result, "block") == [{"value": device_id, "label": "Acme Lamp 1 SN0001"}]
     result = await submit(hass, result, {"block": device_id})
     # What blocking does, before it is done; the switch starts off.
@@ -271,7 +271,7 @@ async def test_block_a_known_device_and_unblock_it(
     assert onboarding_state(hass, device_id) == "blocked"
 
     result = await open_options(hass, loaded, "block_device")
-    assert set(fields(result)) == {"block", "unblock"}
+    assert set(fields(result)) == {"block_id", "unblock"}  # nothing left to pick for blocking
     assert field_options(result, "unblock") == [{"value": device_id, "label": "Acme Lamp 1 SN0001"}]
     result = await submit(hass, result, {"unblock": [device_id]})  # lifting a block asks nothing
     assert result["type"] is FlowResultType.ABORT
@@ -283,7 +283,7 @@ async def test_block_a_known_device_and_unblock_it(
     events = [event["event"] for event in record.history]
     assert events[-2:] == ["blocked", "unblocked"]
     result = await open_options(hass, loaded, "block_device")
-    assert set(fields(result)) == {"block"}
+    assert set(fields(result)) == {"block", "block_id"}
 
 
 async def test_a_blocked_device_is_not_offered_for_blocking_again(
@@ -299,7 +299,10 @@ async def test_a_blocked_device_is_not_offered_for_blocking_again(
 
     result = await open_options(hass, loaded, "block_device")
 
-    assert field_options(result, "block") == []
+    assert "block" not in fields(result)  # only under Unblock
+    assert field_options(result, "unblock") == [
+        {"value": device.spec.device_id.hex(), "label": "Acme Lamp 1 SN0001"}
+    ]
 
 
 async def test_block_a_pasted_device_identifier(
@@ -312,7 +315,7 @@ async def test_block_a_pasted_device_identifier(
     registrar = registrar_of(loaded)
 
     result = await open_options(hass, loaded, "block_device")
-    result = await submit(hass, result, {"block": f"  {device_id.upper()} "})
+    result = await submit(hass, result, {"block_id": f"  {device_id.upper()} "})
     assert placeholders(result) == {"device": f"device {device_id[:16]}"}  # never seen: by its id
     result = await submit(hass, result, {"confirm": True})
     assert result["reason"] == "blocked_now"
@@ -333,9 +336,10 @@ async def test_block_a_pasted_device_identifier(
 async def test_block_an_invalid_identifier(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     """Anything but 64 hexadecimal characters is refused on the form; nothing is blocked."""
     result = await open_options(hass, loaded, "block_device")
-    result = await submit(hass, result, {"block": "not-a-device"})
+    result = await submit(hass, result, {"block_id": "not-a-device"})
 
-    assert_form(result, "block_device", {"block": "invalid_device_id"})
+    assert_form(result, "block_device", {"block_id": "invalid_device_id"})
+    assert fields(result)["block_id"].description == {"suggested_value": "not-a-device"}  # kept to correct
     assert registrar_of(loaded).state.devices == {}
 
     result = await submit(hass, result, {})  # nothing picked: said so

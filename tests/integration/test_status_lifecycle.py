@@ -240,7 +240,7 @@ async def test_blocked_device_is_never_contacted(
     registrar = registrar_of(loaded)
     device: RunningDevice = await devices([home])
     device_id = device.spec.device_id.hex()
-    result = await options_step(hass, loaded, "block_device", {"block": f" {device_id.upper()} "})
+    result = await options_step(hass, loaded, "block_device", {"block_id": f" {device_id.upper()} "})
     assert result["reason"] == "blocked_now"
 
     with count_hellos(device) as hello:
@@ -276,8 +276,8 @@ async def test_blocking_an_onboarded_device(
     device: RunningDevice = await devices([home])
     device_id = await onboard(hass, loaded, device)
 
-    for _ in range(2):
-        await options_step(hass, loaded, "block_device", {"block": device_id})
+    await options_step(hass, loaded, "block_device", {"block": device_id})
+    await options_step(hass, loaded, "block_device", {"block_id": device_id})  # pasted: blocked again
     record = registrar.state.devices[device_id]
     assert record.phase is Phase.BLOCKED
     assert record.blocked_from is Phase.ONBOARDED  # the second block did not forget what it was
