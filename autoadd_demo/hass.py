@@ -1,7 +1,8 @@
 """A real Home Assistant process for the demo and the end-to-end tests, and a small client for its API.
 
-The configuration folder gets a minimal configuration.yaml (frontend, config), the integration from the
-working tree (a symlink), and optionally the network adapters Home Assistant should use. Onboarding is
+The configuration folder gets a minimal configuration.yaml (frontend, config), the HTTP settings in
+storage, the integration from the working tree (a symlink), and optionally the network adapters Home
+Assistant should use. Onboarding is
 finished through the onboarding API, so an owner account exists and the frontend opens logged-in-able.
 """
 
@@ -40,9 +41,6 @@ def write_config(config: Path, *, port: int, adapters: list[str] | None = None) 
         "  time_zone: UTC\n"
         "  country: NL\n"
         "  currency: EUR\n"
-        "http:\n"
-        "  server_host: 127.0.0.1\n"
-        f"  server_port: {port}\n"
         "frontend:\n"
         "config:\n"
         "logbook:\n"
@@ -53,6 +51,19 @@ def write_config(config: Path, *, port: int, adapters: list[str] | None = None) 
     )
     storage = config / ".storage"
     storage.mkdir(exist_ok=True)
+    # Home Assistant 2026.10 keeps its HTTP settings in storage (an `http:` section in YAML is
+    # deprecated: it is migrated once as an unconfirmed setting that reverts after five minutes). A
+    # version-1 store, as older releases wrote it, is migrated through its own schema into the confirmed one.
+    (storage / "http").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "minor_version": 1,
+                "key": "http",
+                "data": {"server_host": ["127.0.0.1"], "server_port": port},
+            }
+        )
+    )
     # Every onboarding step but the owner account is marked done, so that Home Assistant sets up none of
     # the integrations its onboarding adds by default (some of them reach the internet).
     onboarding = storage / "onboarding"

@@ -3,12 +3,16 @@ where a device whose identity answers at two addresses is followed."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult
+
+if TYPE_CHECKING:
+    # Repair steps return RepairsFlowResult from Home Assistant 2026.10 on (what mypy checks against);
+    # 2026.3, the minimum, has no such name and types them FlowResult. Only annotations use it.
+    from homeassistant.components.repairs import RepairsFlowResult as FlowResult
 
 from .const import DOMAIN
 from .registrar.core import Registrar

@@ -64,6 +64,19 @@ def device_info(record: DeviceRecord) -> DeviceInfo:
     )
 
 
+def registry_device(registry: dr.DeviceRegistry, entry_id: str, device_id: str) -> dr.DeviceEntry | None:
+    """The entry's registry device for an AutoAdd device id.
+
+    The device registry's API differs here: from Home Assistant 2026.10 on a device belongs to one config
+    entry and is looked up per entry (`async_get_device` and `DeviceEntry.config_entries` are deprecated);
+    2026.3, the minimum, has only those."""
+    identifier = (DOMAIN, device_id)
+    if hasattr(registry, "async_get_device_by_identifier"):
+        return registry.async_get_device_by_identifier(identifier, entry_id)
+    device = registry.async_get_device(identifiers={identifier})
+    return device if device is not None and entry_id in device.config_entries else None
+
+
 class HassRuntime:
     """The core's Owner and Scheduler, on one config entry."""
 
@@ -133,9 +146,9 @@ class HassRuntime:
     def device_left(self, record: DeviceRecord) -> None:
         """The device is not this home's any more: it leaves the registry (its history stays stored)."""
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={(DOMAIN, record.device_id)})
-        if device is not None and self.entry_id in device.config_entries:
-            registry.async_update_device(device.id, remove_config_entry_id=self.entry_id)
+        device = registry_device(registry, self.entry_id, record.device_id)
+        if device is not None:
+            registry.async_remove_device(device.id)
 
     def device_updated(self, device_id: str) -> None:
         """Entities of the device refresh."""
@@ -146,7 +159,7 @@ class HassRuntime:
         the identifier is the validated hex). It names the device as the registry does, and carries the
         registry's device id while there is one, so that the logbook links the entry to the device."""
         data = {**shown_all(entry), "autoadd_id": record.device_id, "name": device_name(record)}
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, record.device_id)})
+        device = registry_device(dr.async_get(self.hass), self.entry_id, record.device_id)
         if device is not None:
             data["device_id"] = device.id
             data["name"] = device.name_by_user or device.name or data["name"]

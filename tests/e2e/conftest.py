@@ -61,3 +61,11 @@ async def start_hass(network: VirtualNetwork, tmp_path: Path) -> AsyncIterator[S
     for process in processes:
         await process.stop()
     await session.close()
+    # As tests/conftest.py does in process: Home Assistant logs this integration's use of a deprecated API.
+    for process in processes:
+        reports = [
+            line
+            for line in (process.config / "hass.out").read_text(errors="replace").splitlines()
+            if "Detected that custom integration 'autoadd'" in line
+        ]
+        assert not reports, reports

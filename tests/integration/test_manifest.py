@@ -41,11 +41,24 @@ def test_manifest_keys() -> None:
     assert all(owner.startswith("@") for owner in MANIFEST["codeowners"])
 
 
+def pinned_home_assistant(requirements: str) -> str:
+    """The Home Assistant version a requirements file pins."""
+    pins = re.findall(r"^homeassistant==(\S+)$", (ROOT / requirements).read_text(), re.MULTILINE)
+    assert len(pins) == 1, pins
+    return str(pins[0])
+
+
 def test_hacs_metadata_matches() -> None:
-    """hacs.json names the integration and a minimum Home Assistant no newer than the one tested."""
+    """hacs.json names the integration and, as its minimum, the oldest Home Assistant the tests run on
+    (requirements_test_min.txt, .venv-min); this test runs on that one or on the newest."""
     assert HACS["name"] == MANIFEST["name"]
-    assert AwesomeVersion(HACS["homeassistant"]) <= AwesomeVersion(HA_VERSION)
-    assert HACS["homeassistant"] == "2026.2.0"
+    minimum = pinned_home_assistant("requirements_test_min.txt")
+    assert HACS["homeassistant"] == minimum
+    assert HA_VERSION in (minimum, pinned_home_assistant("requirements_test.txt"))
+    assert AwesomeVersion(minimum) <= AwesomeVersion(HA_VERSION)
+    # The integration's own brand/ folder (its icon and logo, quality_scale.yaml's `brands`) is shown by
+    # Home Assistant 2026.3 and newer only.
+    assert AwesomeVersion(minimum) >= AwesomeVersion("2026.3.0")
     assert HACS.get("render_readme") is True
 
 
