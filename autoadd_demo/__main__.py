@@ -93,9 +93,10 @@ def make_devices(home_key: str) -> dict[str, str]:
     )
     write_atomic(devices / "SN0004" / STATE, DeviceState(chain=(*links, handover)).encode(), mode=0o600)
     expected["SN0004"] = "approval, then onboarded"
-    # SN0005's invoice is forged: signed by a manufacturer key nobody trusts.
+    # SN0005's invoice is forged: signed under a root with Acme's exact name that Acme never made (a
+    # counterfeit: the owner is told in a repair issue).
     quiet_vendor("invoice", "--vendor", str(vendors / "mallory"), str(devices / "SN0005"), "--home", home_key)
-    expected["SN0005"] = "refused: untrusted_manufacturer"
+    expected["SN0005"] = "refused: wrong_manufacturer_root"
     return expected
 
 

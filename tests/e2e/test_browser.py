@@ -1,6 +1,9 @@
-"""The real Home Assistant frontend in headless Chromium: set AutoAdd up, see the home key and its QR code,
-approve a handed-over device, decide about a cloned one, and start a hand-over. Screenshots go to
-screenshots/ (git-ignored)."""
+"""The real Home Assistant frontend in headless Chromium, walking every step an owner takes: set-up, the
+home key, trusting a manufacturer, an approval, a counterfeit, a cloned identity, the device page, the
+refused list, blocking, revoking, rotating, handing over (pushed, and offline with its transfer file), the
+hand-overs in progress, letting a device go, and uploading a transfer file. Each step asserts what the page
+shows (the texts, no raw keys or placeholders, titles not cut, every image loaded) and saves a screenshot
+to screenshots/ (git-ignored)."""
 
 from __future__ import annotations
 
@@ -77,52 +80,25 @@ async def page(chromium: str) -> AsyncIterator[Page]:
         await browser.close()
 
 
+def _vendor(*args: str) -> None:
+    assert vendor(list(args)) == 0, args
+
+
 def make_devices(folder: Path, home_key: str) -> None:
-    """A manufacturer; SN0001 invoiced to this home, SN0002 sold to another home that handed it over."""
-    assert vendor(["init", "--vendor", str(folder / "acme"), "--name", "Acme"]) == 0
-    assert (
-        vendor(
-            [
-                "provision",
-                "--vendor",
-                str(folder / "acme"),
-                "--out",
-                str(folder / "devices"),
-                "--model",
-                "Lamp 1",
-                "--count",
-                "2",
-            ]
-        )
-        == 0
-    )
+    """A manufacturer; SN0001 invoiced to this home, SN0002 sold to another home that handed it over; and
+    FK0001, a counterfeit: a root of its own under Acme's exact name, invoiced to this home."""
+    out = str(folder / "devices")
+    for maker, prefix, count in (("fake", "FK", "1"), ("acme", "SN", "2")):
+        _vendor("init", "--vendor", str(folder / maker), "--name", "Acme")
+        _vendor("provision", "--vendor", str(folder / maker), "--out", out, "--model", "Lamp 1",
+                "--serial-prefix", prefix, "--count", count)  # fmt: skip
     seller = generate_private_key()
-    assert (
-        vendor(
-            [
-                "invoice",
-                "--vendor",
-                str(folder / "acme"),
-                str(folder / "devices" / "SN0001"),
-                "--home",
-                home_key,
-            ]
-        )
-        == 0
-    )
-    assert (
-        vendor(
-            [
-                "invoice",
-                "--vendor",
-                str(folder / "acme"),
-                str(folder / "devices" / "SN0002"),
-                "--home",
-                format_home_key(seller.public_key()),
-            ]
-        )
-        == 0
-    )
+    for serial, maker, owner in (
+        ("FK0001", "fake", home_key),
+        ("SN0001", "acme", home_key),
+        ("SN0002", "acme", format_home_key(seller.public_key())),
+    ):
+        _vendor("invoice", "--vendor", str(folder / maker), str(folder / "devices" / serial), "--home", owner)
     device = folder / "devices" / "SN0002"
     links = decode_chain((device / "invoice.cbor").read_bytes())
     head = verify_chain(links, roots=None, now=dt.datetime.now(dt.UTC)).head
@@ -136,19 +112,138 @@ def make_devices(folder: Path, home_key: str) -> None:
     write_atomic(device / STATE, DeviceState(chain=(*links, link)).encode(), mode=0o600)
 
 
+#: Deep text of the page: every text node, through every shadow root (the frontend is web components).
+DEEP_TEXT = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) out.push(node.textContent);
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(document.body);
+  return out.join(" ").replace(/\\s+/g, " ");
+}"""
+#: Images that did not load (src), through every shadow root.
+BROKEN_IMAGES = """() => {
+  const broken = [];
+  const walk = (node) => {
+    if (node.tagName === "IMG" && !(node.complete && node.naturalWidth > 0)) broken.push(node.src);
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.children || []) walk(child);
+  };
+  walk(document.body);
+  return broken;
+}"""
+#: What never appears on a page of ours: a translation key, an unfilled placeholder, HA's generic
+#: "saved" text for steps that changed no option.
+RAW = ("component.autoadd", "{device}", "{new_owner}", "{reason}", "{count}", "Options successfully saved")
+
+
+def ours(sources: list[str]) -> list[str]:
+    """The images that are AutoAdd's or the page's own: other integrations' brand icons come from the
+    brands CDN (directly, or through Home Assistant's /api/brands proxy), which this closed machine never
+    reaches. AutoAdd's own comes from its brand/ folder and must load."""
+    return [src for src in sources if "/autoadd/" in src or "brands" not in src]
+
+
 async def shot(page: Page, name: str) -> None:
     """A screenshot once the page's fonts are in: text set in a font still loading is drawn invisible."""
     await page.evaluate("document.fonts.ready.then(() => true)")
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+async def shows(page: Page, name: str, *texts: str, title: str | None = None) -> str:
+    """The page shows every text (waited for), no raw key or placeholder, its title whole and every image
+    loaded; then a screenshot. Returns the page's text."""
+    try:
+        for expected in texts:
+            await page.get_by_text(expected).first.wait_for(timeout=30000)
+    except Exception:
+        await shot(page, f"{name}-failed")  # what the page showed instead
+        raise
+    if title is not None:
+        heading = page.get_by_text(title, exact=True).first
+        await heading.wait_for(timeout=30000)
+        assert await heading.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), f"{name}: title cut off"
+    for _ in range(40):  # up to 20 s for images still loading
+        if not (broken := ours(await page.evaluate(BROKEN_IMAGES))):
+            break
+        await asyncio.sleep(0.5)
+    assert not broken, f"{name}: images that did not load: {broken}"
+    text: str = await page.evaluate(DEEP_TEXT)
+    for raw in RAW:
+        assert raw not in text, f"{name}: {raw!r} on the page"
+    await shot(page, name)
+    return text
+
+
+class Owner:
+    """The owner at the browser: opens AutoAdd's options and the pages of Home Assistant."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        """Bind to the logged-in page."""
+        self.page = page
+        self.url = url
+
+    async def options(self, menu_entry: str) -> None:
+        """Settings > Devices & services > AutoAdd > Configure, and a menu entry."""
+        await self.page.goto(self.url + "/config/integrations/integration/autoadd")
+        await self.page.get_by_role("button", name="Configure").first.click()
+        await self.page.get_by_text(menu_entry, exact=True).click()
+
+    async def submit(self) -> None:
+        await self.page.get_by_role("button", name="Submit").click()
+
+    async def close(self) -> None:
+        await self.page.keyboard.press("Escape")
+
+    async def switch_on(self) -> None:
+        await self.page.get_by_role("switch").first.check(force=True)  # its label lies over the input
+
+    async def repair(self, issue_title: str) -> None:
+        await self.page.goto(self.url + "/config/repairs")
+        await self.page.get_by_text(issue_title).first.click()
+
+
+async def device_registry_id(client: HomeAssistantClient, serial: str) -> str:
+    """The registry id of the AutoAdd device with this serial number."""
+    async with client.websocket() as ws:
+        await ws.send_json({"id": 1, "type": "config/device_registry/list"})
+        devices = (await ws.receive_json())["result"]
+    found: str = next(d["id"] for d in devices if d.get("serial_number") == serial)
+    return found
+
+
+def device_process(network: VirtualNetwork, folder: Path) -> list[str]:
+    return network.wrap(
+        [sys.executable, "-m", "autoadd_device", str(folder), "--address", network.device_address]
+    )
+
+
+async def start_devices(network: VirtualNetwork, folder: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *device_process(network, folder),
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    with contextlib.suppress(TimeoutError, ProcessLookupError):
+        await asyncio.wait_for(process.wait(), 20)
+
+
 async def test_owner_journey_in_the_real_frontend(
     start_hass: StartHass, network: VirtualNetwork, page: Page, tmp_path: Path
 ) -> None:
-    """Log in, set AutoAdd up, see the key and QR code, approve a device, decide about a cloned one, start
-    a hand-over."""
+    """Every owner-facing step, in the real frontend, with what each page says."""
     client: HomeAssistantClient = await start_hass("home")
     url = client.url
+    owner = Owner(page, url)
 
     # Log in as the owner.
     await page.goto(url + "/")
@@ -161,92 +256,90 @@ async def test_owner_journey_in_the_real_frontend(
     # Set AutoAdd up through its config flow, as in Settings > Add integration.
     await page.goto(url + "/config/integrations/dashboard/add?domain=autoadd")
     await page.get_by_role("button", name="OK").click()
-    await page.get_by_text("Set up AutoAdd").first.wait_for(timeout=30000)
-    await shot(page, "02-setup")
-    await page.get_by_role("button", name="Submit").click()
-    await page.get_by_text("Give this to the shop").wait_for(timeout=30000)
-    qr = page.locator("img[src*='home_key_qr.svg']")
-    await qr.wait_for(timeout=30000)
-    await poll(lambda: qr.evaluate("img => img.complete && img.naturalWidth > 0"), 20, "the QR code to load")
+    await shows(page, "02-setup", "Set up AutoAdd", "Home key type")
+    await owner.submit()
+    await shows(page, "03-home-key-and-qr", "Give this to the shop", "AAHK1-", "Fingerprint")
+    assert await page.locator("img[src*='home_key_qr.svg']").count() == 1
     home_key = (await page.get_by_text("AAHK1-").first.inner_text()).strip()
     parse_home_key(home_key)
-    await shot(page, "03-home-key-and-qr")
-    await page.get_by_role("button", name="Submit").click()
-
+    await owner.submit()
     entries = await client.get("/api/config/config_entries/entry?domain=autoadd")
     entry_id = entries[0]["entry_id"]
+
+    # The integration's page: its brand icon loads (a local brand/ folder, shown from Home Assistant 2026.3).
+    await page.goto(url + "/config/integrations/integration/autoadd")
+    await shows(page, "04-integration", "AutoAdd")
+
+    # The options menu; the home key again, on a page with a Close button only.
+    await owner.options("Show the home key")
+    await shows(page, "05-options-home-key", "Give this to the shop", "AAHK1-")
+    assert await page.get_by_role("button", name="Submit").count() == 0
+    await owner.close()
+
+    # Trust the manufacturer, pasting its root certificate.
     make_devices(tmp_path, home_key)
     pem = (tmp_path / "acme" / "root.pem").read_text()
-    await client.options_flow(entry_id, [{"next_step_id": "add_manufacturer"}, {"pem": pem}])
-    devices = await asyncio.create_subprocess_exec(
-        *network.wrap(
-            [
-                sys.executable,
-                "-m",
-                "autoadd_device",
-                str(tmp_path / "devices"),
-                "--address",
-                network.device_address,
-            ]
-        ),
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    await owner.options("Trust a manufacturer")
+    await page.get_by_role("textbox", name="Root certificate (PEM)").fill(pem)
+    await owner.submit()
+    await shows(page, "06-trusted", "is trusted now")
+    await owner.close()
+
+    devices = await start_devices(network, tmp_path / "devices")
     try:
 
-        async def one_added_one_waiting() -> bool:
+        async def settled() -> bool:
             diagnostics = await client.diagnostics(entry_id)
-            return len(diagnostics["devices"]) == 1 and len(diagnostics["awaiting_approval"]) == 1
+            refused = [r["code"] for r in diagnostics["refused"]]
+            return (
+                len(diagnostics["devices"]) == 1
+                and len(diagnostics["awaiting_approval"]) == 1
+                and "wrong_manufacturer_root" in refused
+            )
 
-        await poll(one_added_one_waiting, 90, "one device added and one waiting for approval")
+        await poll(settled, 90, "one device added, one waiting for approval, the counterfeit refused")
 
-        # Approve the handed-over device in Settings > Repairs.
+        # Settings > Repairs: the approval, titled by the device; its dialog says when, where, from whom.
         await page.goto(url + "/config/repairs")
-        await page.get_by_text("A device was handed to this home").click()
-        await page.get_by_text("Accept the device").wait_for(timeout=30000)
-        # The owner decides on what the description says: who handed the device over (its fingerprint).
-        await page.get_by_text("was handed to this home by the home with fingerprint").wait_for(timeout=30000)
-        await shot(page, "04-approval")
+        await shows(
+            page,
+            "07-repairs",
+            "Lamp 1 SN0002 was handed to this home",
+            "AutoAdd refused devices that claim a manufacturer you trust",
+        )
+        await owner.repair("Lamp 1 SN0002 was handed to this home")
+        await shows(
+            page,
+            "08-approval",
+            "Accept the device",
+            "handed it to this home",
+            "Rejecting adds nothing",
+            title="Accept Lamp 1 SN0002?",
+        )
         await page.get_by_text("Accept the device").click()
 
         async def both_added() -> bool:
             return len((await client.diagnostics(entry_id))["devices"]) == 2
 
         await poll(both_added, 60, "the approved device to be added")
-        await shot(page, "05-approved")
+
+        # The counterfeit's repair issue: what it means and what to do.
+        await owner.repair("AutoAdd refused devices that claim a manufacturer you trust")
+        await shows(page, "09-counterfeit", "This is what a counterfeit looks like", "device ")
+        await owner.close()
 
         # A copy of SN0002's identity (key included) switched on next to it: Home Assistant keeps the
         # device where it proved itself first and asks in Settings > Repairs.
         shutil.copytree(tmp_path / "devices" / "SN0002", tmp_path / "clone" / "SN0002")
-        clone = await asyncio.create_subprocess_exec(
-            *network.wrap(
-                [
-                    sys.executable,
-                    "-m",
-                    "autoadd_device",
-                    str(tmp_path / "clone"),
-                    "--address",
-                    network.device_address,
-                ]
-            ),
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        clone = await start_devices(network, tmp_path / "clone")
         try:
 
             async def clone_reported() -> bool:
                 return any(i["issue_id"].startswith("clone_") for i in await client.repair_issues())
 
             await poll(clone_reported, 90, "the cloned identity to be reported")
-            await page.goto(url + "/config/repairs")
-            await page.get_by_text("answers from two places at once").first.click()
-            await page.get_by_text("Keep talking to it at the first address").wait_for(timeout=30000)
-            await page.get_by_text("proved its identity at").wait_for(timeout=30000)
-            await shot(page, "06-clone")
+            await owner.repair("answers from two places at once")
+            await shows(page, "10-clone", "Keep talking to it at the first address", "proved its identity at")
             await page.get_by_text("Keep talking to it at the first address").click()
 
             async def clone_decided() -> bool:
@@ -254,25 +347,107 @@ async def test_owner_journey_in_the_real_frontend(
 
             await poll(clone_decided, 30, "the decision to close the repair")
         finally:
-            clone.terminate()
-            with contextlib.suppress(TimeoutError, ProcessLookupError):
-                await asyncio.wait_for(clone.wait(), 20)
+            await stop(clone)
 
-        # Start a hand-over of SN0001 from the options flow.
+        # The device page: its state, connectivity, address, Check now, and its history in the logbook.
+        await page.goto(url + f"/config/devices/device/{await device_registry_id(client, 'SN0001')}")
+        await shows(
+            page,
+            "11-device-page",
+            "Lamp 1 SN0001",
+            "Connectivity",
+            "Address",
+            "Check now",
+            "Onboarding state",
+            "was added securely by AutoAdd",
+        )
+
+        # The refused devices, with what to do.
+        await owner.options("Refused devices")
+        await shows(page, "12-refused", "likely a counterfeit", "wrong_manufacturer_root")
+        await owner.close()
+
+        # Blocking asks first; the switch starts off.
+        await owner.options("Block or unblock a device")
+        await page.get_by_text("A blocked device is never onboarded").wait_for(timeout=30000)
+        await page.get_by_role("textbox", name="Or block a device by its identifier").fill("ab" * 32)
+        await owner.submit()
+        await shows(page, "13-block-confirm", "will never contact or add", title="Block this device?")
+        await owner.submit()
+        await shows(page, "14-block-not-confirmed", "Turn the switch on to go ahead")
+        await owner.switch_on()
+        await owner.submit()
+        await shows(page, "15-blocked", "is blocked")
+        await owner.close()
+
+        # Revoking picks nothing for the owner, and asks first.
+        await owner.options("Revoke a manufacturer")
+        await page.get_by_role("checkbox").first.wait_for(timeout=30000)
+        assert not await page.get_by_role("checkbox").first.is_checked()
+        await owner.submit()
+        await shows(page, "16-revoke-nothing-picked", "Pick at least one manufacturer")
+        await page.get_by_role("checkbox").first.check(force=True)  # its label lies over the input
+        await owner.submit()
+        await shows(
+            page,
+            "17-revoke-confirm",
+            "new devices they vouch for are refused",
+            title="Revoke these manufacturers?",
+        )
+        await owner.close()  # changed nothing
+
+        # Rotating the home key: the new key, and what is still moving.
+        await owner.options("Rotate the home key")
+        await owner.submit()
+        await shows(page, "18-rotated", "The new home key is in use", "AAHK1-")
+        await owner.close()
         buyer = format_home_key(generate_private_key().public_key())
-        await page.goto(url + "/config/integrations/integration/autoadd")
-        await page.get_by_role("button", name="Configure").first.click()
-        await page.get_by_text("Hand a device over to a new owner").click()
+
+        # Hand SN0001 over while it is online: a mistyped key first, then the real one; confirm.
+        await owner.options("Hand a device over to a new owner")
         await page.get_by_text("Acme Lamp 1 SN0001").click()
+        await page.get_by_role("textbox", name="New owner's home key string").fill("AAHK1-NOT-A-KEY")
+        await owner.submit()
+        await shows(page, "19-hand-over-bad-key", "This is not a valid home key string:")
         await page.get_by_role("textbox", name="New owner's home key string").fill(buyer)
-        await page.get_by_role("button", name="Submit").click()
-        await page.get_by_text("Confirm the hand-over").first.wait_for(timeout=30000)
-        await shot(page, "07-hand-over-confirm")
-        await page.get_by_role("button", name="Submit").click()
-        await page.get_by_text("Hand-over signed").first.wait_for(timeout=30000)
-        await shot(page, "08-hand-over-done")
-        assert await page.get_by_text("Device took it already: yes").count() == 1
+        await owner.submit()
+        await shows(page, "20-hand-over-confirm", "Compare all eight groups", title="Confirm the hand-over")
+        await owner.switch_on()
+        await owner.submit()
+        await shows(page, "21-handed-over", "took the hand-over and has left this home")
+        await owner.close()
     finally:
-        devices.terminate()
-        with contextlib.suppress(TimeoutError, ProcessLookupError):
-            await asyncio.wait_for(devices.wait(), 20)
+        await stop(devices)
+
+    # SN0002 is off now: its hand-over is signed, and the owner gets the transfer file.
+    await owner.options("Hand a device over to a new owner")
+    await page.get_by_text("Acme Lamp 1 SN0002").click()
+    await page.get_by_role("textbox", name="New owner's home key string").fill(buyer)
+    await owner.submit()
+    await owner.switch_on()
+    await owner.submit()
+    await shows(page, "22-hand-over-signed", "has not taken it yet", "download it")
+    link = await page.get_by_role("link", name="download it").get_attribute("href")
+    assert link is not None
+    download = await page.request.get(url + link if link.startswith("/") else link)
+    assert download.status == 200
+    transfer = tmp_path / "transfer.cbor"
+    transfer.write_bytes(await download.body())
+    await owner.close()
+
+    # Hand-overs in progress: to whom, since when, the file again; let the device go, after a confirm.
+    await owner.options("Hand-overs in progress")
+    await shows(page, "23-pending", "Acme Lamp 1 SN0002", "signed", "transfer file")
+    await page.get_by_text("Let the device go now (it is removed").click()
+    await owner.submit()
+    await shows(page, "24-let-go-confirm", "is removed from this home now", title="Let the device go now?")
+    await owner.switch_on()
+    await owner.submit()
+    await shows(page, "25-let-go", "was removed from this home")
+    await owner.close()
+
+    # Uploading a transfer file: this one hands the device to another home, which the form says.
+    await owner.options("Accept a device from its previous owner")
+    await page.locator("input[type=file]").set_input_files(str(transfer))
+    await owner.submit()
+    await shows(page, "26-transfer-for-another-home", "hands the device to another home")

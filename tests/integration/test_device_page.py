@@ -10,7 +10,7 @@ from unittest.mock import patch
 from homeassistant.components.button.const import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.const import DOMAIN
@@ -20,7 +20,7 @@ from custom_components.autoadd.registrar import session
 from custom_components.autoadd.registrar.ownership import block
 from tests.reference_device import RunningDevice
 
-from .conftest import onboard, registrar_of, settle
+from .conftest import onboard, registered, registrar_of, settle
 
 
 def entity_id(hass: HomeAssistant, domain: str, unique_id: str) -> str:
@@ -79,7 +79,7 @@ async def test_device_diagnostics_give_its_record_and_history(
     device: RunningDevice = await devices([home])
     await onboard(hass, loaded, device)
     device_id = device.spec.device_id.hex()
-    entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, device_id)})
+    entry = registered(hass, device_id)
     assert entry is not None
 
     data = await async_get_device_diagnostics(hass, loaded, entry)
