@@ -238,10 +238,22 @@ class HomeAssistantClient:
         )
         return result
 
-    async def diagnostics(self, entry_id: str) -> dict[str, Any]:
-        """The integration's diagnostics for the entry."""
-        data: dict[str, Any] = (await self.get(f"/api/diagnostics/config_entry/{entry_id}"))["data"]
-        return data
+    async def diagnostics(self, entry_id: str, wait: float = 30.0) -> dict[str, Any]:
+        """The integration's diagnostics for the entry. Home Assistant registers an integration's
+        diagnostics platform in the background after the entry loads, answering 404 until then: that is
+        waited out (up to `wait` seconds), anything else raised at once."""
+        path = f"/api/diagnostics/config_entry/{entry_id}"
+        deadline = asyncio.get_running_loop().time() + wait
+        headers = {"Authorization": f"Bearer {self.token}"}
+        while True:
+            async with self.session.get(self.url + path, headers=headers) as r:
+                if r.status == 404 and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.5)
+                    continue
+                if r.status >= 400:
+                    raise HomeAssistantError(f"GET {path}: {r.status} {await r.text()}")
+                data: dict[str, Any] = (await r.json())["data"]
+                return data
 
     @contextlib.asynccontextmanager
     async def websocket(self) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:

@@ -3,9 +3,9 @@
 A task sleeps 5 ms at a time and keeps the largest lateness of its wake-ups since the last reset. The view
 `/api/autoadd_bench_probe` (authenticated like any API call) answers GET with
 {"max_stall_ms", "members", "sensors", "rss_kib"} and resets the maximum on POST. `members` counts the
-AutoAdd entry's registrar records that are members of the home, `sensors` their onboarding-state sensors
-that have a state. Reading `rss_kib` runs `gc.collect()` first, on
-the event loop: that pause is the probe's own, so it is left out of the next wake-up's lateness
+AutoAdd entry's registrar records that are members of the home, `sensors` their Connectivity entities
+(on by default, unlike the onboarding state) that have a state. Reading `rss_kib` runs `gc.collect()`
+first, on the event loop: that pause is the probe's own, so it is left out of the next wake-up's lateness
 (`GET ?rss=0` skips both). Everything else a request costs counts, as for any other request.
 
 GET also gives "cpu_seconds", the CPU time Home Assistant's process has used (all its threads), and
@@ -111,8 +111,8 @@ def members(hass: HomeAssistant) -> int:
 
 
 class SensorCount:
-    """The AutoAdd onboarding-state sensors that have a state, followed by their state changes (one
-    registry lookup per change, rather than a scan of every state at every GET)."""
+    """The AutoAdd Connectivity entities that have a state, followed by their state changes (one registry
+    lookup per change, rather than a scan of every state at every GET)."""
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Follow state changes from now on."""
@@ -126,14 +126,10 @@ class SensorCount:
         if event.data["new_state"] is None:
             self.entity_ids.discard(entity_id)
             return
-        if event.data["old_state"] is not None or not entity_id.startswith("sensor."):
+        if event.data["old_state"] is not None or not entity_id.startswith("binary_sensor."):
             return
         entry = er.async_get(self.hass).async_get(entity_id)
-        if (
-            entry is not None
-            and entry.platform == "autoadd"
-            and entry.unique_id.endswith("_onboarding_state")
-        ):
+        if entry is not None and entry.platform == "autoadd" and entry.unique_id.endswith("_connectivity"):
             self.entity_ids.add(entity_id)
 
 

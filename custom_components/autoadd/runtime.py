@@ -47,7 +47,8 @@ def device_name(record: DeviceRecord) -> str:
     """The registry name of a device: its model and serial, both the device's words (made safe, and the
     model shortened first so that the serial still tells two devices apart)."""
     serial = shown(record.serial_number or record.device_id[:8], Place.NAME, cap=NAME_SERIAL_CAP)
-    model = shown(record.model, Place.NAME, cap=CAPS[Place.NAME] - 1 - len(serial))
+    # A device never seen proving itself (a pasted id, blocked) has no model: named as AutoAdd's.
+    model = shown(record.model or "AutoAdd device", Place.NAME, cap=CAPS[Place.NAME] - 1 - len(serial))
     return f"{model} {serial}"
 
 

@@ -64,6 +64,9 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
     AutoAddSensorDescription(
         key="onboarding_state",
         translation_key="onboarding_state",
+        # Off until enabled: the device's Activity tells each step in words (ownership events), and the
+        # state's own rows would repeat them, raw once the device has left (its entity gone).
+        entity_registry_enabled_default=False,
         device_class=SensorDeviceClass.ENUM,
         options=ONBOARDING_STATES,
         entity_category=EntityCategory.DIAGNOSTIC,

@@ -358,7 +358,6 @@ async def test_owner_journey_in_the_real_frontend(
             "Connectivity",
             "Address",
             "Check now",
-            "Onboarding state",
             "was added securely by AutoAdd",
         )
 
@@ -451,3 +450,18 @@ async def test_owner_journey_in_the_real_frontend(
     await page.locator("input[type=file]").set_input_files(str(transfer))
     await owner.submit()
     await shows(page, "26-transfer-for-another-home", "hands the device to another home")
+    await owner.close()
+
+    # Activity: what happened, in words, one entry each; no raw state names of devices that left.
+    await page.goto(url + "/logbook")
+    activity = await shows(
+        page,
+        "27-activity",
+        "was added securely by AutoAdd",
+        "left this home for its new owner",
+        "was removed by the owner",
+        f"AutoAdd device {'ab' * 4} was blocked by the owner",  # never seen: named as AutoAdd's
+    )
+    for raw in ("handover_pending", "handover_sent", "rotation_pending", "onboarding_state"):
+        assert raw not in activity, f"27-activity: {raw!r} shown raw"
+    assert activity.count("Lamp 1 SN0001 was added securely by AutoAdd") == 1

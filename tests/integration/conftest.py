@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, PropertyMock, patch
@@ -16,6 +17,7 @@ from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.autoadd import sensor
 from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
 from custom_components.autoadd.protocol import cose
 from custom_components.autoadd.protocol.certificates import (
@@ -52,6 +54,18 @@ def allow_loopback_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     """The devices of these tests listen on 127.0.0.1, which the registrar contacts only when told to
     (AUTOADD_ALLOW_LOOPBACK, as the demo sets it); a test of that rule unsets it."""
     monkeypatch.setenv("AUTOADD_ALLOW_LOOPBACK", "1")
+
+
+@pytest.fixture(autouse=True)
+def onboarding_state_enabled() -> Iterator[None]:
+    """The onboarding state sensor is disabled by default (test_onboarding.py checks that); the tests that
+    follow a device through it see it enabled, as an owner who turned it on does."""
+    enabled = tuple(
+        replace(d, entity_registry_enabled_default=True) if d.key == "onboarding_state" else d
+        for d in sensor.SENSORS
+    )
+    with patch.object(sensor, "SENSORS", enabled):
+        yield
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.autoadd.const import DOMAIN
+from custom_components.autoadd.const import DOMAIN, EVENT_OWNERSHIP
 from custom_components.autoadd.options_handover import read_upload
 from custom_components.autoadd.protocol.chain import encode_chain
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
@@ -314,11 +314,15 @@ async def test_block_a_pasted_device_identifier(
     device_id = device.spec.device_id.hex()
     registrar = registrar_of(loaded)
 
+    events = async_capture_events(hass, EVENT_OWNERSHIP)
     result = await open_options(hass, loaded, "block_device")
     result = await submit(hass, result, {"block_id": f"  {device_id.upper()} "})
     assert placeholders(result) == {"device": f"device {device_id[:16]}"}  # never seen: by its id
     result = await submit(hass, result, {"confirm": True})
     assert result["reason"] == "blocked_now"
+    assert [(e.data["event"], e.data["name"]) for e in events] == [
+        ("blocked", f"AutoAdd device {device_id[:8]}")
+    ]
     assert [r.device_id for r in registrar.state.devices.values() if r.phase is Phase.BLOCKED] == [device_id]
 
     await device_announces(hass, loaded, device)
