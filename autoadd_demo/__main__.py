@@ -159,8 +159,8 @@ async def watch(
         for waiting in diagnostics["awaiting_approval"]:
             if waiting["device_id"] not in approved:
                 approved.add(waiting["device_id"])
-                previous = waiting["previous_owner"][:16]
-                say(f"owner approves {waiting['serial_number']} (handed over by {previous})")
+                previous = waiting["previous_owner"]  # diagnostics give it as every screen shows it (§2.3)
+                say(f"owner approves {waiting['serial_number']} (handed over by the home {previous})")
                 await client.repair_fix(f"approve_{waiting['device_id']}", "accept")
         if all(seen.get(serial) == outcome for serial, outcome in expected.items()):
             break
