@@ -30,7 +30,7 @@ class AutoAddCheckButton(AutoAddEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Try the device now."""
-        self._registrar.try_now(self._device_id, Purpose.CHECK)
+        self._registrar.try_now(self._device_id, Purpose.CHECK, proven=True)
 
 
 #: A check button for every onboarded device, now and as devices are onboarded.

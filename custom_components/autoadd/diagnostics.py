@@ -39,7 +39,13 @@ async def async_get_config_entry_diagnostics(
         ],
         "devices": [_device(record) for record in state.devices.values() if record.is_member],
         "refused": [
-            {"device_id": r.device_id, "code": r.refusal.code, "at": r.refusal.at}
+            {
+                "device_id": r.device_id,
+                "code": r.refusal.code,
+                "by_device": r.refusal.by_device,  # the device's own code, not this home's finding
+                "detail": r.refusal.detail,
+                "at": r.refusal.at,
+            }
             for r in state.devices.values()
             if r.refusal is not None and not r.is_member
         ],

@@ -28,7 +28,7 @@ OWNERSHIP_MESSAGES = {
     "blocked": "was blocked by the owner",
     "unblocked": "was unblocked by the owner",
     "tamper_evidence": "failed a security check",
-    "counterfeit": "was refused: it claims a trusted manufacturer that did not sign its certificates",
+    "counterfeit": "was refused: its certificates name a trusted manufacturer's root that did not sign them",
     "key_lost": "is owned by a home key this Home Assistant no longer has",
     "transfer_outdated": "has an outdated transfer file (cancelled, or the chain moved on)",
     "handover_cancel_signed": "had its hand-over cancel sent (not confirmed yet)",

@@ -129,8 +129,8 @@ class AutoAddOptionsFlow(HandOverSteps, TrustSteps):
             if meaning is None:
                 meaning = words.get(f"{SELECTOR}.{'device_said' if by_device else 'other'}", "")
             label = shown(device_label(record), Place.MARKDOWN)
-            quoted = shown(code, Place.MARKDOWN, cap=40)
-            lines.append(f"- **{label}**, {when(record.refusal.at)}: `{quoted}`. {meaning}")
+            quoted = shown(code, Place.MARKDOWN, cap=40)  # escaped text, not a code span (escapes show there)
+            lines.append(f"- **{label}**, {when(record.refusal.at)}, code {quoted}: {meaning}")
         return self._finished(
             "refused_devices",
             {"devices": "\n".join(lines), "count": str(len(refused)), "listed": str(len(lines))},

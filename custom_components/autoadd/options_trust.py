@@ -47,7 +47,6 @@ class TrustSteps(OptionsSteps):
 
     _revoking: list[str]
     _blocking: str
-    _unblocking: list[str]
 
     # --- manufacturers --------------------------------------------------------------------------------
 
@@ -154,10 +153,12 @@ class TrustSteps(OptionsSteps):
                 for device_id in user_input.get(CONF_UNBLOCK, [])
                 if (r := registrar.state.devices.get(device_id)) is not None and r.phase is Phase.BLOCKED
             ]
-            if to_block and not _DEVICE_ID.match(to_block):
+            if to_block and to_unblock:  # one decision per confirmation, said whole
+                errors["base"] = "block_or_unblock"
+            elif to_block and not _DEVICE_ID.match(to_block):
                 errors[CONF_BLOCK_ID if user_input.get(CONF_BLOCK_ID) else CONF_BLOCK] = "invalid_device_id"
             elif to_block:
-                self._blocking, self._unblocking = to_block, to_unblock
+                self._blocking = to_block
                 return await self.async_step_block_device_confirm()
             elif to_unblock:
                 names = "; ".join(device_label(registrar.state.devices[d]) for d in to_unblock)
@@ -204,8 +205,6 @@ class TrustSteps(OptionsSteps):
         errors: dict[str, str] = {}
         if user_input is not None and not (errors := confirm_errors(user_input)):
             block(registrar, self._blocking, "blocked by the owner")
-            for device_id in self._unblocking:  # lifted in the same submit as the block
-                unblock(registrar, device_id)
             return self._finished("blocked_now", values)
         return self.async_show_form(
             step_id="block_device_confirm",

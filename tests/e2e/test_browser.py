@@ -363,7 +363,7 @@ async def test_owner_journey_in_the_real_frontend(
 
         # The refused devices, with what to do.
         await owner.options("Refused devices")
-        await shows(page, "12-refused", "likely a counterfeit", "wrong_manufacturer_root")
+        await shows(page, "12-refused", "either a counterfeit", "wrong_manufacturer_root")
         await owner.close()
 
         # Blocking asks first; the switch starts off.

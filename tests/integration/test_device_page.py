@@ -45,8 +45,8 @@ async def test_address_is_where_the_device_proved_itself(
 async def test_check_now_asks_for_a_proof(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
-    """Pressing Check now proves the device once more (Connectivity on again after it answers); for a
-    blocked device it contacts nothing."""
+    """Pressing Check now proves the device once more (Connectivity on again after it answers); it tries
+    only where the device proved itself, and contacts nothing for a blocked device."""
     device: RunningDevice = await devices([home])
     await onboard(hass, loaded, device)
     device_id = device.spec.device_id.hex()
@@ -64,6 +64,14 @@ async def test_check_now_asks_for_a_proof(
     await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
     await settle(hass)
     assert hass.states.get(connectivity).state == "on"  # type: ignore[union-attr]
+
+    record = registrar_of(loaded).state.devices[device_id]
+    proven, record.address, record.hint = record.address, None, record.address  # only announced there
+    with patch.object(session, "prove", wraps=session.prove) as proofs:
+        await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
+        await settle(hass)
+    assert proofs.call_count == 0  # an announced address is no proven one
+    record.address = proven
 
     block(registrar_of(loaded), device_id, "blocked by the owner")
     with patch.object(session, "prove", wraps=session.prove) as proofs:

@@ -19,11 +19,19 @@ from custom_components.autoadd.options_flow import MAX_REFUSED_LISTED
 from custom_components.autoadd.protocol.keys import KeyType, PrivateKey
 from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO, error_body
 from custom_components.autoadd.registrar.core import Candidate
-from custom_components.autoadd.registrar.record import DeviceRecord, Refusal
+from custom_components.autoadd.registrar.record import DeviceRecord, Phase, Refusal
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, make_running_device
 
-from .conftest import candidate_for, device_announces, registered, registrar_of
+from .conftest import (
+    candidate_for,
+    device_announces,
+    onboard,
+    options_step,
+    registered,
+    registrar_of,
+    settle,
+)
 from .test_options_lifecycle import open_options, placeholders
 
 
@@ -76,13 +84,13 @@ async def test_refused_devices_are_listed_with_what_to_do(
     lines = shown["devices"].split("\n")
     by_line = {line.split("**")[1]: line for line in lines}
     assert list(by_line)[2] == f"device {odd[:16]}"  # newest first
-    assert "`not_owner`. Its invoice names another home" in by_line["Acme Lamp 1 SN0009"]
+    assert "code not_owner: Its invoice names another home" in by_line["Acme Lamp 1 SN0009"]
     lines = [by_line["Acme Lamp 1 SN0009"], by_line[f"device {said[:16]}"], by_line[f"device {odd[:16]}"]]
-    assert "`bad\\_signature`" in lines[1] or "`bad_signature`" in lines[1]
+    assert "code bad_signature: " in lines[1]
     assert "gave this reason itself; AutoAdd did not check it" in lines[1]
     assert "forged invoice" not in lines[1]  # the device's claim is not explained as this home's finding
     assert "trust my root" not in shown["devices"]  # nor are its words shown
-    assert "`from\\_the\\_future`" in lines[2] or "`from_the_future`" in lines[2]
+    assert "code from_the_future: " in lines[2]
     assert "AutoAdd does not know this reason" in lines[2]
 
 
@@ -111,8 +119,9 @@ async def test_a_counterfeit_of_a_trusted_manufacturer_is_shown(
     tmp_path: Path,
 ) -> None:
     """A device whose certificates name the trusted Acme root as issuer, under a root with that name but
-    another key, is refused with its own code, named in one repair issue and in the logbook's events,
-    and listed as refused with advice that is not "trust its manufacturer"; nothing is added."""
+    another key, is refused with its own code, named in one repair issue (kept across a restart, gone
+    once the owner blocks it) and listed as refused with advice that is not "trust its manufacturer";
+    nothing is added. An id this home never knew gets no logbook entry: anyone can mint such ids."""
     forger = Manufacturer.create("Acme", KeyType.P256)  # the same root name as the trusted Acme's
     fake = make_running_device(tmp_path / "fake", forger, [home], "FK0001", http)
     await fake.start()
@@ -133,9 +142,38 @@ async def test_a_counterfeit_of_a_trusted_manufacturer_is_shown(
     assert issue is not None
     assert issue.translation_key == "counterfeit_device"
     assert issue.translation_placeholders == {"devices": f"device {device_id[:16]}", "count": "1"}
-    assert [event.data["event"] for event in events] == ["counterfeit"]
-    assert events[0].data["autoadd_id"] == device_id
+    assert events == []
 
     line = placeholders(await open_options(hass, loaded, "refused_devices"))["devices"]
-    assert "likely a counterfeit" in line
+    assert "either a counterfeit" in line
     assert "Trust a manufacturer) only" not in line  # not the advice for an unknown manufacturer
+
+    assert await hass.config_entries.async_reload(loaded.entry_id)
+    await settle(hass)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "counterfeit_devices") is not None  # raised again
+
+    assert (await options_step(hass, loaded, "block_device", {"block": device_id}))["reason"] == "blocked_now"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "counterfeit_devices") is None  # dealt with
+
+
+async def test_block_and_unblock_in_one_go_is_refused(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """Blocking one device and unblocking another in the same submit is refused, nothing changed: each
+    confirmation says all it does."""
+    first: RunningDevice = await devices([home], serial="SN0001")
+    second: RunningDevice = await devices([home], serial="SN0002")
+    await onboard(hass, loaded, first, second)
+    first_id, second_id = first.spec.device_id.hex(), second.spec.device_id.hex()
+    await options_step(hass, loaded, "block_device", {"block": first_id})
+    registrar = registrar_of(loaded)
+    assert registrar.state.devices[first_id].phase is Phase.BLOCKED
+
+    result = await open_options(hass, loaded, "block_device")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"block": second_id, "unblock": [first_id]}
+    )
+
+    assert result["errors"] == {"base": "block_or_unblock"}
+    assert registrar.state.devices[first_id].phase is Phase.BLOCKED
+    assert registrar.state.devices[second_id].phase is Phase.ONBOARDED

@@ -181,6 +181,7 @@ class Registrar:
         """Check what is on disk, then try every device this home owes something or should verify."""
         if candidates.prune_refusals(self, self.clock()):
             self.persistence.schedule_save()
+        failures.raise_stored_issues(self)  # the grouped security issues are not kept across a restart
         held = self.keys.held()
         for record in list(self.state.devices.values()):
             self._check_keys(record, held)
@@ -268,10 +269,11 @@ class Registrar:
             return
         self._launch(device_id, address, purpose)
 
-    def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER) -> None:
-        """Try a device at its last proven (else announced) address now, whatever its back-off."""
+    def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER, *, proven: bool = False) -> None:
+        """Try a device at its last proven (else, unless `proven`, announced) address now, whatever its
+        back-off."""
         record = self.state.devices.get(device_id)
-        address = record and (record.address or record.hint)
+        address = record and (record.address or (None if proven else record.hint))
         if not self.closed and address:
             self._launch(device_id, address, purpose)
 

@@ -28,9 +28,10 @@ REFUSAL_BACKOFF = timedelta(hours=1)
 
 def approval_placeholders(record: DeviceRecord) -> dict[str, str]:
     """What the owner decides an approval on: the device (its words), who handed it over, under which
-    manufacturer root, where it proved itself and when (UTC, as stored)."""
+    manufacturer root, where and when it proved that (UTC, as stored; "-" when not known: approvals
+    asked before 0.2.0 kept neither)."""
     assert record.approval is not None
-    address = record.address or record.hint
+    address = record.address  # where it proved itself (an announced address proves nothing)
     return {
         "manufacturer": record.manufacturer,
         "model": record.model or "AutoAdd device",
@@ -41,7 +42,7 @@ def approval_placeholders(record: DeviceRecord) -> dict[str, str]:
         if record.manufacturer_root
         else "-",
         "address": f"{address.host} port {address.port}" if address else "-",
-        "when": record.approval.at[:16].replace("T", " ") + " UTC",
+        "when": record.approval.at[:16].replace("T", " ") + " UTC" if record.approval.at else "-",
     }
 
 
@@ -206,7 +207,8 @@ def refuse(
         raise_suspicious(registrar)
     if candidates.disposable(record):
         candidates.follow(registrar, device_id)
-        candidates.prune_refusals(registrar, now)
+        if candidates.prune_refusals(registrar, now):
+            raise_counterfeit(registrar)  # it may have named some of them
     registrar.changed(device_id)
 
 
@@ -239,8 +241,9 @@ COUNTERFEIT_ID = "devices"
 def _counterfeit(registrar: Registrar, record: DeviceRecord, *, first: bool) -> None:
     """A device claimed a trusted manufacturer's root that did not sign its certificates: the owner is
     told once per device (logbook) and in one repair issue naming them all. Only this home's own check
-    leads here; anyone can make such a device, so the issue is one, and capped."""
-    if first:
+    leads here; anyone can make such a device (the issuer name it needs is public), so the issue is one
+    and capped, and an id this home never had anything to do with gets no logbook entry of its own."""
+    if first and not candidates.disposable(record):  # an unknown id: only the grouped issue names it
         registrar.tell(record, [("counterfeit", {})])
     if COUNTERFEIT not in record.flags:
         record.flags.append(COUNTERFEIT)
@@ -249,7 +252,9 @@ def _counterfeit(registrar: Registrar, record: DeviceRecord, *, first: bool) -> 
 
 def raise_counterfeit(registrar: Registrar) -> None:
     """One repair issue naming the devices flagged counterfeit (none: it goes away)."""
-    flagged = [r for r in registrar.state.devices.values() if COUNTERFEIT in r.flags]
+    flagged = [  # a device the owner blocked is dealt with
+        r for r in registrar.state.devices.values() if COUNTERFEIT in r.flags and r.phase is not Phase.BLOCKED
+    ]
     if not flagged:
         registrar.owner.clear_issue("counterfeit", COUNTERFEIT_ID)
         return
@@ -259,6 +264,12 @@ def raise_counterfeit(registrar: Registrar) -> None:
     registrar.owner.raise_issue(
         Issue("counterfeit", COUNTERFEIT_ID, {"devices": "; ".join(named), "count": str(len(flagged))})
     )
+
+
+def raise_stored_issues(registrar: Registrar) -> None:
+    """At start: the grouped issues for what the stored records are flagged with."""
+    raise_counterfeit(registrar)
+    raise_suspicious(registrar)
 
 
 def clear_counterfeit(registrar: Registrar, record: DeviceRecord) -> None:

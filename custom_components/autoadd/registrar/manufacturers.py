@@ -8,6 +8,7 @@ from cryptography import x509
 
 from custom_components.autoadd.protocol.errors import UntrustedManufacturerError, WrongManufacturerRootError
 
+from .failures import COUNTERFEIT, raise_counterfeit
 from .ports import StepError
 from .state import TrustedRoot
 
@@ -30,10 +31,13 @@ def add_root(registrar: Registrar, cert: x509.Certificate, name: str) -> None:
     for record in state.devices.values():
         if record.refusal is not None and record.refusal.code in _ROOT_CODES:
             record.refusal = None
+            if COUNTERFEIT in record.flags:  # the root it named may be this one: its next proof tells
+                record.flags.remove(COUNTERFEIT)
             registrar.changed(record.device_id)
         if record.manufacturer_root == root.fingerprint and REVOKED in record.flags:
             record.flags.remove(REVOKED)
             registrar.changed(record.device_id)
+    raise_counterfeit(registrar)
     registrar.persistence.schedule_save()
 
 

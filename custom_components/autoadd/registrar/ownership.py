@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
 from custom_components.autoadd.protocol.errors import NotOwnerError
 
-from . import machine
+from . import failures, machine
 from .machine import previous_owner
 from .ports import StepError
 from .record import Approval, DeviceRecord, Phase
@@ -135,6 +135,8 @@ def block(registrar: Registrar, device_id: str, reason: str) -> None:
     """Never onboard or talk to this device identifier again (until unblocked)."""
     record = registrar.record(device_id)
     registrar.tell(record, machine.block(record, reason))
+    if failures.COUNTERFEIT in record.flags:
+        failures.raise_counterfeit(registrar)  # dealt with: no longer named
     registrar.changed(device_id)
 
 
@@ -144,6 +146,8 @@ def unblock(registrar: Registrar, device_id: str) -> None:
     if record is None or record.phase is not Phase.BLOCKED:
         return
     registrar.tell(record, machine.unblock(record))
+    if failures.COUNTERFEIT in record.flags:
+        failures.raise_counterfeit(registrar)  # named again
     registrar.changed(device_id)
 
 
