@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import secrets
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 
@@ -226,7 +226,7 @@ async def _burst(run: Run, client: HomeAssistantClient, entry_id: str, n: int) -
     # Set up means every stored device has its sensor again (they are added after the entry is loaded).
     while (at_done := await probe(client, rss=False))["sensors"] < n:
         if time.perf_counter() - started > SETUP_TIMEOUT:
-            raise BenchError(f"{at_done['sensors']} of {n} sensors after {SETUP_TIMEOUT:.0f} s")
+            await _give_up(client, f"{at_done['sensors']} of {n} sensors after {SETUP_TIMEOUT:.0f} s")
         await asyncio.sleep(0.02)
     seconds = time.perf_counter() - started
     devices_cpu_done = run.devices.cpu_seconds()
@@ -265,6 +265,14 @@ async def _burst(run: Run, client: HomeAssistantClient, entry_id: str, n: int) -
     run.say(f"burst: {members}/{n} onboarded in {seconds:.2f} s, longest stall {after['max_stall_ms']} ms")
 
 
+async def _give_up(client: HomeAssistantClient, why: str) -> NoReturn:
+    """Stop a phase that took too long; the probe's reset first writes the profile so far (with
+    AUTOADD_BENCH_PROFILE), so that what held it up can be read."""
+    with contextlib.suppress(aiohttp.ClientError, HomeAssistantError):
+        await reset_probe(client)
+    raise BenchError(why)
+
+
 async def _timed_set_up(
     client: HomeAssistantClient, entry_id: str, n: int
 ) -> tuple[float, float, dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -282,7 +290,7 @@ async def _timed_set_up(
     # Set up means every stored device has its sensor again (they are added after the entry is loaded).
     while (at_done := await probe(client, rss=False))["sensors"] < n:
         if time.perf_counter() - started > SETUP_TIMEOUT:
-            raise BenchError(f"{at_done['sensors']} of {n} sensors after {SETUP_TIMEOUT:.0f} s")
+            await _give_up(client, f"{at_done['sensors']} of {n} sensors after {SETUP_TIMEOUT:.0f} s")
         await asyncio.sleep(0.02)
     seconds = time.perf_counter() - started
     at_done["loaded_seconds"] = round(loaded, 3)
