@@ -1,4 +1,6 @@
-"""Per-device connectivity: whether the device answers at its proven address (registrar/reachability.py)."""
+"""Per-device connectivity: whether the device answers at its proven address (registrar/reachability.py).
+The one entity of a device that is on by default; updating it (`homeassistant.update_entity`) checks the
+device now."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from .entity import AutoAddEntity, member_platform
 from .registrar import reachability
 from .registrar.core import Registrar
+from .registrar.session import Purpose
 
 PARALLEL_UPDATES = 0
 
@@ -32,6 +35,11 @@ class AutoAddConnectivity(AutoAddEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Whether the device answers."""
         return reachability.reachable(self._registrar, self._device_id)
+
+    async def async_update(self) -> None:
+        """`homeassistant.update_entity`: an attempt at the device's proven address now, as Check now
+        does (the state follows the attempt, not this call)."""
+        self._registrar.try_now(self._device_id, Purpose.CHECK, proven=True)
 
 
 #: A connectivity entity for every onboarded device, now and as devices are onboarded.

@@ -23,6 +23,8 @@ class AutoAddCheckButton(AutoAddEntity, ButtonEntity):
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_translation_key = "check"
+    # Off until enabled (why: entity.py); Connectivity's update_entity does the same.
+    _attr_entity_registry_enabled_default = False
 
     def __init__(self, registrar: Registrar, device_id: str, info: DeviceInfo) -> None:
         """Bind to a device record."""

@@ -1,5 +1,10 @@
 """What every AutoAdd entity shares: one device of this home, its registry entry, its update signal; and
-how a platform adds its entities for every member, now and as devices join."""
+how a platform adds its entities for every member, now and as devices join.
+
+One entity per device is on by default, Connectivity; the others are off until the owner turns them on.
+Home Assistant (2026.7 on) adds at most 10,000 enabled entities per config entry and refuses the rest, so
+one per device is what lets a home of 10,000 devices have them all; each enabled entity also costs a
+state, its recorder rows and its memory per device."""
 
 from __future__ import annotations
 

@@ -76,6 +76,8 @@ SENSORS: tuple[AutoAddSensorDescription, ...] = (
         key="address",
         translation_key="address",
         # Where the device last proved itself (an announcement alone never changes it): rarely changes.
+        # Off until enabled, as every entity but Connectivity (why: entity.py).
+        entity_registry_enabled_default=False,
         entity_category=EntityCategory.DIAGNOSTIC,
         value=lambda _, record: (
             f"{record.address.host} port {record.address.port}" if record.address else None

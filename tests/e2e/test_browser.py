@@ -349,17 +349,19 @@ async def test_owner_journey_in_the_real_frontend(
         finally:
             await stop(clone)
 
-        # The device page: its state, connectivity, address, Check now, and its history in the logbook.
+        # The device page: its connectivity and its history in the logbook; Address, Check now and the
+        # other diagnostics among the disabled entities, one click away.
         await page.goto(url + f"/config/devices/device/{await device_registry_id(client, 'SN0001')}")
         await shows(
             page,
             "11-device-page",
             "Lamp 1 SN0001",
             "Connectivity",
-            "Address",
-            "Check now",
+            "+6 disabled entities",
             "was added securely by AutoAdd",
         )
+        await page.get_by_text("+6 disabled entities").click()
+        await shows(page, "11-device-page-disabled", "Address", "Check now", "Invoice chain length")
 
         # The refused devices, with what to do.
         await owner.options("Refused devices")

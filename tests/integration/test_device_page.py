@@ -1,5 +1,7 @@
 """What a device's page shows and offers: where it proved itself (Address), a Check now button that asks
-it for a proof (nothing else moves anything), and its own diagnostics with its history."""
+it for a proof (nothing else moves anything; updating Connectivity does the same), and its own
+diagnostics with its history. Address and Check now are off by default (test_entities_by_default.py):
+here they are on, as for an owner who turned them on."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from homeassistant.components.button.const import DOMAIN as BUTTON_DOMAIN, SERVI
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.const import DOMAIN
@@ -22,6 +26,8 @@ from tests.reference_device import RunningDevice
 
 from .conftest import onboard, registered, registrar_of, settle
 
+pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
+
 
 def entity_id(hass: HomeAssistant, domain: str, unique_id: str) -> str:
     found = er.async_get(hass).async_get_entity_id(domain, DOMAIN, unique_id)
@@ -32,7 +38,7 @@ def entity_id(hass: HomeAssistant, domain: str, unique_id: str) -> str:
 async def test_address_is_where_the_device_proved_itself(
     hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
 ) -> None:
-    """The Address sensor is on by default and reads the proven address."""
+    """The Address sensor reads the proven address."""
     device: RunningDevice = await devices([home])
     await onboard(hass, loaded, device)
     device_id = device.spec.device_id.hex()
@@ -42,41 +48,51 @@ async def test_address_is_where_the_device_proved_itself(
     assert state.name == "Lamp 1 SN0001 Address"
 
 
+@pytest.mark.parametrize("way", ["check_now", "update_connectivity"])
 async def test_check_now_asks_for_a_proof(
-    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey, way: str
 ) -> None:
-    """Pressing Check now proves the device once more (Connectivity on again after it answers); it tries
-    only where the device proved itself, and contacts nothing for a blocked device."""
+    """Pressing Check now, or updating Connectivity (homeassistant.update_entity), proves the device once
+    more (Connectivity on again after it answers); it tries only where the device proved itself, and
+    contacts nothing for a blocked device."""
     device: RunningDevice = await devices([home])
     await onboard(hass, loaded, device)
     device_id = device.spec.device_id.hex()
-    button = entity_id(hass, "button", f"{device_id}_check")
     connectivity = entity_id(hass, "binary_sensor", f"{device_id}_connectivity")
+    assert await async_setup_component(hass, "homeassistant", {})
+
+    async def check() -> None:
+        if way == "check_now":
+            button = entity_id(hass, "button", f"{device_id}_check")
+            await hass.services.async_call(
+                BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True
+            )
+        else:
+            await hass.services.async_call(
+                "homeassistant", "update_entity", {ATTR_ENTITY_ID: connectivity}, blocking=True
+            )
+        await settle(hass)
 
     await device.stop()
     with patch.object(session, "prove", wraps=session.prove) as proofs:
-        await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
-        await settle(hass)
+        await check()
     assert proofs.call_count == 1
     assert hass.states.get(connectivity).state == "off"  # type: ignore[union-attr]
 
     await device.start(device.port)
-    await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
-    await settle(hass)
+    await check()
     assert hass.states.get(connectivity).state == "on"  # type: ignore[union-attr]
 
     record = registrar_of(loaded).state.devices[device_id]
     proven, record.address, record.hint = record.address, None, record.address  # only announced there
     with patch.object(session, "prove", wraps=session.prove) as proofs:
-        await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
-        await settle(hass)
+        await check()
     assert proofs.call_count == 0  # an announced address is no proven one
     record.address = proven
 
     block(registrar_of(loaded), device_id, "blocked by the owner")
     with patch.object(session, "prove", wraps=session.prove) as proofs:
-        await hass.services.async_call(BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: button}, blocking=True)
-        await settle(hass)
+        await check()
     assert proofs.call_count == 0
 
 

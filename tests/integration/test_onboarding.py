@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import logging
 import socket
 from typing import Any
 
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from zeroconf.asyncio import AsyncServiceInfo
 
-from custom_components.autoadd.const import EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP, SERVICE_TYPE
+from custom_components.autoadd.const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP, SERVICE_TYPE
 from custom_components.autoadd.protocol.keys import PrivateKey
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
@@ -203,3 +205,38 @@ async def test_a_stored_device_missing_from_the_registry_gets_its_name_back_at_s
     assert again.serial_number == "SN0042"
     entity_id = entities.async_get_entity_id("sensor", "autoadd", f"{device_id}_onboarding_state")
     assert entity_id == "sensor.lamp_1_sn0042_onboarding_state"
+
+
+async def test_registry_devices_that_are_not_members_are_removed_at_set_up(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A device in the registry under this entry that is no member of the home (its leaving stored but the
+    registry's removal not, an older registry restored) goes at set-up, with its entities; members stay,
+    and nothing stored changes."""
+    caplog.set_level(logging.INFO, logger="custom_components.autoadd")
+    device = await devices([home], serial="SN0042")
+    registrar_of(loaded).announce(candidate_for(device))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    stored = set(registrar_of(loaded).state.devices)
+    assert await hass.config_entries.async_unload(loaded.entry_id)
+    devices_registry = dr.async_get(hass)
+    stale = devices_registry.async_get_or_create(
+        config_entry_id=loaded.entry_id, identifiers={(DOMAIN, "ab" * 32)}, name="Lamp 9 SN0099"
+    )
+    er.async_get(hass).async_get_or_create(
+        "binary_sensor", DOMAIN, f"{'ab' * 32}_connectivity", config_entry=loaded, device_id=stale.id
+    )
+
+    assert await hass.config_entries.async_setup(loaded.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert devices_registry.async_get(stale.id) is None
+    entities = er.async_get(hass)
+    assert entities.async_get_entity_id("binary_sensor", DOMAIN, f"{'ab' * 32}_connectivity") is None
+    assert registered(hass, device.spec.device_id.hex()) is not None
+    assert registrar_of(loaded).state.devices.keys() == stored
+    assert "Removed from the device registry what is no longer this home's: 1 device(s)" in caplog.text
