@@ -165,6 +165,21 @@ def avahi(network: VirtualNetwork) -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", observer], check=False, capture_output=True)
 
 
+#: The system D-Bus, which avahi-daemon needs.
+BUS_SOCKET = Path("/run/dbus/system_bus_socket")
+
+
+def _bus_answers() -> bool:
+    """Whether a system bus answers on its socket (the file alone may be a stopped bus's)."""
+    if not BUS_SOCKET.exists() or shutil.which("dbus-send") is None:
+        return False
+    ask = ["dbus-send", "--system", "--print-reply", "--reply-timeout=5000", "--dest=org.freedesktop.DBus"]
+    return (
+        subprocess.run([*ask, "/", "org.freedesktop.DBus.GetId"], check=False, capture_output=True).returncode
+        == 0
+    )
+
+
 def _avahi_in(network: VirtualNetwork, observer: str, here: str, there: str) -> Iterator[str]:
     _ip("link", "add", here, "netns", network.name, "type", "veth", "peer", "name", there, "netns", observer)
     _ip("-n", network.name, "addr", "add", f"10.214.{network.subnet}.1/24", "dev", here)
@@ -173,8 +188,9 @@ def _avahi_in(network: VirtualNetwork, observer: str, here: str, there: str) -> 
     _ip("-n", observer, "link", "set", there, "up", "multicast", "on")
     _ip("-n", observer, "link", "set", "lo", "up")
     started_bus = False
-    if not Path("/run/dbus/system_bus_socket").exists():
-        Path("/run/dbus").mkdir(parents=True, exist_ok=True)
+    if not _bus_answers():
+        BUS_SOCKET.unlink(missing_ok=True)  # a stopped bus leaves its socket behind
+        BUS_SOCKET.parent.mkdir(parents=True, exist_ok=True)
         if subprocess.run(["dbus-daemon", "--system", "--fork"], check=False).returncode != 0:
             pytest.skip("no system D-Bus could be started for avahi")
         started_bus = True
@@ -193,6 +209,7 @@ def _avahi_in(network: VirtualNetwork, observer: str, here: str, there: str) -> 
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pid.read_text()), 15)
         pid.unlink(missing_ok=True)
+        BUS_SOCKET.unlink(missing_ok=True)
 
 
 async def test_devices_are_visible_to_a_foreign_mdns_browser(
