@@ -88,7 +88,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> b
     except PersistError as err:
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="storage_failed") from err
     if stale := runtime.remove_stale_devices(
-        {device_id for device_id, record in state.devices.items() if record.is_member}
+        {device_id for device_id, record in state.devices.items() if not record.is_member}
     ):
         _LOGGER.info("Removed from the device registry what is no longer this home's: %s device(s)", stale)
     browser = AutoAddBrowser(hass, registrar)

@@ -151,15 +151,17 @@ class HassRuntime:
         if device is not None:
             registry.async_remove_device(device.id)
 
-    def remove_stale_devices(self, members: set[str]) -> int:
-        """At set-up: remove the entry's registry devices that are not members of this home (a device whose
-        leaving was stored but whose registry removal was not, a store restored from an older backup). Their
-        entities go with them; the records, and so what this home knows of them, stay. How many went."""
+    def remove_stale_devices(self, left: set[str]) -> int:
+        """At set-up: remove the entry's registry devices of records stored as no members (a device whose
+        leaving was stored but whose registry removal was not, an older registry restored). Their entities
+        go with them; the records, and what this home knows of the devices, stay. A registry device with
+        no record at all stays: a store that is missing or unreadable must not empty the registry. How
+        many went."""
         registry = dr.async_get(self.hass)
         stale = [
             device.id
             for device in dr.async_entries_for_config_entry(registry, self.entry_id)
-            if not any(domain == DOMAIN and key in members for domain, key in device.identifiers)
+            if any(domain == DOMAIN and key in left for domain, key in device.identifiers)
         ]
         for device_id in stale:
             registry.async_remove_device(device_id)

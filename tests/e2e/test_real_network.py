@@ -153,7 +153,7 @@ def avahi(network: VirtualNetwork) -> Iterator[str]:
 
     avahi binds the mDNS port exclusively, so it cannot share a namespace with the devices or with Home
     Assistant; a system D-Bus is started for it if none runs."""
-    for tool in ("avahi-browse", "avahi-daemon", "dbus-daemon"):
+    for tool in ("avahi-browse", "avahi-daemon", "dbus-daemon", "dbus-send"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (Debian: avahi-utils, avahi-daemon, dbus)")
     observer, here, there = f"{network.name}-avahi", f"{network.ns_if}a", f"{network.ns_if}b"
@@ -165,19 +165,40 @@ def avahi(network: VirtualNetwork) -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", observer], check=False, capture_output=True)
 
 
-#: The system D-Bus, which avahi-daemon needs.
+#: The system D-Bus, which avahi-daemon needs, and the file naming its process.
 BUS_SOCKET = Path("/run/dbus/system_bus_socket")
+BUS_PID = Path("/run/dbus/pid")
 
 
 def _bus_answers() -> bool:
     """Whether a system bus answers on its socket (the file alone may be a stopped bus's)."""
-    if not BUS_SOCKET.exists() or shutil.which("dbus-send") is None:
-        return False
     ask = ["dbus-send", "--system", "--print-reply", "--reply-timeout=5000", "--dest=org.freedesktop.DBus"]
-    return (
-        subprocess.run([*ask, "/", "org.freedesktop.DBus.GetId"], check=False, capture_output=True).returncode
-        == 0
-    )
+    asked = subprocess.run([*ask, "/", "org.freedesktop.DBus.GetId"], check=False, capture_output=True)
+    return BUS_SOCKET.exists() and asked.returncode == 0
+
+
+def _bus_running() -> bool:
+    """Whether the process the bus's pid file names is alive (it may be slow to answer, not gone)."""
+    try:
+        os.kill(int(BUS_PID.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _start_bus() -> bool:
+    """Start a system bus unless one runs; True if this started it. What a stopped one left behind (its
+    socket, its pid file) goes first, or the new one would not start."""
+    if _bus_answers():
+        return False
+    if _bus_running():
+        pytest.skip("the system D-Bus runs but does not answer")
+    BUS_SOCKET.unlink(missing_ok=True)
+    BUS_PID.unlink(missing_ok=True)
+    BUS_SOCKET.parent.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["dbus-daemon", "--system", "--fork"], check=False).returncode != 0:
+        pytest.skip("no system D-Bus could be started for avahi")
+    return True
 
 
 def _avahi_in(network: VirtualNetwork, observer: str, here: str, there: str) -> Iterator[str]:
@@ -187,13 +208,7 @@ def _avahi_in(network: VirtualNetwork, observer: str, here: str, there: str) -> 
     _ip("-n", observer, "addr", "add", f"10.214.{network.subnet}.2/24", "dev", there)
     _ip("-n", observer, "link", "set", there, "up", "multicast", "on")
     _ip("-n", observer, "link", "set", "lo", "up")
-    started_bus = False
-    if not _bus_answers():
-        BUS_SOCKET.unlink(missing_ok=True)  # a stopped bus leaves its socket behind
-        BUS_SOCKET.parent.mkdir(parents=True, exist_ok=True)
-        if subprocess.run(["dbus-daemon", "--system", "--fork"], check=False).returncode != 0:
-            pytest.skip("no system D-Bus could be started for avahi")
-        started_bus = True
+    started_bus = _start_bus()
     in_observer = ["ip", "netns", "exec", observer]
     daemon = subprocess.run(
         [*in_observer, "avahi-daemon", "--no-drop-root", "--no-chroot", "--daemonize"],
@@ -205,10 +220,9 @@ def _avahi_in(network: VirtualNetwork, observer: str, here: str, there: str) -> 
     yield observer
     subprocess.run([*in_observer, "avahi-daemon", "--kill"], check=False, capture_output=True)
     if started_bus:
-        pid = Path("/run/dbus/pid")
         with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid.read_text()), 15)
-        pid.unlink(missing_ok=True)
+            os.kill(int(BUS_PID.read_text()), 15)
+        BUS_PID.unlink(missing_ok=True)
         BUS_SOCKET.unlink(missing_ok=True)
 
 

@@ -13,8 +13,10 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from zeroconf.asyncio import AsyncServiceInfo
 
+from custom_components.autoadd import async_remove_config_entry_device
 from custom_components.autoadd.const import DOMAIN, EVENT_DEVICE_ONBOARDED, EVENT_OWNERSHIP, SERVICE_TYPE
 from custom_components.autoadd.protocol.keys import PrivateKey
+from custom_components.autoadd.registrar.ownership import block
 from tests.factory import fixed_key
 from tests.reference_device import RunningDevice
 
@@ -214,29 +216,46 @@ async def test_registry_devices_that_are_not_members_are_removed_at_set_up(
     home: PrivateKey,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A device in the registry under this entry that is no member of the home (its leaving stored but the
-    registry's removal not, an older registry restored) goes at set-up, with its entities; members stay,
-    and nothing stored changes."""
+    """A registry device whose record is stored as no member (removed, then blocked: its removal from the
+    registry lost, an older registry restored) goes at set-up, with its entities. Members stay, a blocked
+    member too, and so does a registry device with no record at all (a missing store must not empty the
+    registry); nothing stored changes."""
     caplog.set_level(logging.INFO, logger="custom_components.autoadd")
-    device = await devices([home], serial="SN0042")
-    registrar_of(loaded).announce(candidate_for(device))
+    removed, kept, blocked = [await devices([home], serial=f"SN00{n}") for n in (41, 42, 43)]
+    registrar = registrar_of(loaded)
+    for device in (removed, kept, blocked):
+        registrar.announce(candidate_for(device))
+        await hass.async_block_till_done(wait_background_tasks=True)
+    removed_id, blocked_id = removed.spec.device_id.hex(), blocked.spec.device_id.hex()
+    gone = registered(hass, removed_id)
+    assert gone is not None
+    assert await async_remove_config_entry_device(hass, loaded, gone)
+    dr.async_get(hass).async_remove_device(gone.id)
+    block(registrar, removed_id, "blocked by the owner")  # removed, then blocked: no member
+    block(registrar, blocked_id, "blocked by the owner")  # a blocked member stays in the registry
     await hass.async_block_till_done(wait_background_tasks=True)
-    stored = set(registrar_of(loaded).state.devices)
+    stored = {device_id: record.phase for device_id, record in registrar.state.devices.items()}
     assert await hass.config_entries.async_unload(loaded.entry_id)
     devices_registry = dr.async_get(hass)
-    stale = devices_registry.async_get_or_create(
-        config_entry_id=loaded.entry_id, identifiers={(DOMAIN, "ab" * 32)}, name="Lamp 9 SN0099"
+    restored = devices_registry.async_get_or_create(  # as an older registry restored has it
+        config_entry_id=loaded.entry_id, identifiers={(DOMAIN, removed_id)}, name="Lamp 1 SN0041"
     )
     er.async_get(hass).async_get_or_create(
-        "binary_sensor", DOMAIN, f"{'ab' * 32}_connectivity", config_entry=loaded, device_id=stale.id
+        "binary_sensor", DOMAIN, f"{removed_id}_connectivity", config_entry=loaded, device_id=restored.id
+    )
+    unknown = devices_registry.async_get_or_create(
+        config_entry_id=loaded.entry_id, identifiers={(DOMAIN, "ab" * 32)}, name="Lamp 9 SN0099"
     )
 
     assert await hass.config_entries.async_setup(loaded.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
 
-    assert devices_registry.async_get(stale.id) is None
+    assert devices_registry.async_get(restored.id) is None
+    assert registered(hass, removed_id) is None  # nor added again by its entities
     entities = er.async_get(hass)
-    assert entities.async_get_entity_id("binary_sensor", DOMAIN, f"{'ab' * 32}_connectivity") is None
-    assert registered(hass, device.spec.device_id.hex()) is not None
-    assert registrar_of(loaded).state.devices.keys() == stored
+    assert entities.async_get_entity_id("binary_sensor", DOMAIN, f"{removed_id}_connectivity") is None
+    assert devices_registry.async_get(unknown.id) is not None
+    assert registered(hass, kept.spec.device_id.hex()) is not None
+    assert registered(hass, blocked_id) is not None
+    assert {d: r.phase for d, r in registrar_of(loaded).state.devices.items()} == stored
     assert "Removed from the device registry what is no longer this home's: 1 device(s)" in caplog.text

@@ -15,6 +15,8 @@ from custom_components.autoadd.registrar.core import Candidate
 from custom_components.autoadd.registrar.machine import Evidence, TransitionError
 from custom_components.autoadd.registrar.ports import StepError
 from custom_components.autoadd.registrar.record import ChangeKind, DeviceRecord, Phase
+from custom_components.autoadd.registrar.schedule import Urgency
+from custom_components.autoadd.registrar.session import Purpose
 from tests.factory import NOW_TS, fixed_key
 from tests.registrar.sim import SimDevice
 from tests.registrar.test_stateful import BUYER, MAKER, SELLER, Home
@@ -271,3 +273,27 @@ def test_blocked_during_the_proof_gets_no_note(home: Home) -> None:
     home.announce(sim)
     assert sim.owner is None  # no note reached it
     assert phase_of(home, sim) is Phase.BLOCKED
+
+
+def test_a_check_never_replaces_a_waiting_delivery(home: Home) -> None:
+    """A check asked while a delivery waits for a slot (Check now, or updating Connectivity, as an
+    automation may at start) keeps the delivery, and so its retries; a delivery asked after a check wins."""
+    sim = onboarded(home)
+    queue = home.registrar.queue
+    for _ in range(queue.slots):
+        queue.occupy(Urgency.KNOWN)  # every slot in use: attempts wait
+    home.registrar.try_now(sim.device_id, Purpose.DELIVER)
+    home.registrar.try_now(sim.device_id, Purpose.CHECK)
+    waiting = queue.waiting(sim.device_id)
+    assert waiting is not None
+    assert waiting.purpose == Purpose.DELIVER
+
+    queue.discard(sim.device_id)
+    home.registrar.try_now(sim.device_id, Purpose.CHECK)
+    home.registrar.try_now(sim.device_id, Purpose.DELIVER)
+    waiting = queue.waiting(sim.device_id)
+    assert waiting is not None
+    assert waiting.purpose == Purpose.DELIVER
+    queue.discard(sim.device_id)
+    for _ in range(queue.slots):
+        queue.release(Urgency.KNOWN)

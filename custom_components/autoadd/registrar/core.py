@@ -290,8 +290,11 @@ class Registrar:
             return
         record = self.state.devices.get(device_id)
         proven = record.address if record is not None else None
-        if proven is not None and address != proven and self._next_at(device_id) == proven:
+        following = self._next(device_id)
+        if proven is not None and address != proven and following is not None and following[0] == proven:
             return
+        if purpose is Purpose.CHECK and following is not None:  # never weakens what is owed (its retries)
+            purpose = following[1]
         if device_id in self._running:
             self._again[device_id] = (address, purpose)
             return
@@ -303,13 +306,12 @@ class Registrar:
             )
         self._pump()
 
-    def _next_at(self, device_id: str) -> Address | None:
-        """Where the device's next attempt (waiting, or due after the running one) will try."""
+    def _next(self, device_id: str) -> tuple[Address, Purpose] | None:
+        """Where and why the device's next attempt (waiting, or due after the running one) will be made."""
         if device_id in self._running:
-            again = self._again.get(device_id)
-            return again[0] if again is not None else None
+            return self._again.get(device_id)
         waiting = self.queue.waiting(device_id)
-        return waiting.address if waiting is not None else None
+        return (waiting.address, Purpose(waiting.purpose)) if waiting is not None else None
 
     def _pump(self) -> None:
         """Start waiting attempts while there are slots for them."""

@@ -67,6 +67,10 @@ class Phase(StrEnum):
     BLOCKED = "blocked"
 
 
+#: The phases of a device in this home's device registry.
+MEMBER_PHASES = frozenset({Phase.ONBOARDED, Phase.CHANGING_OWNER, Phase.KEY_LOST})
+
+
 class ChangeKind(StrEnum):
     """An ownership change this home signed and the device has not confirmed."""
 
@@ -260,9 +264,10 @@ class DeviceRecord:
 
     @property
     def is_member(self) -> bool:
-        """Whether the device is in this home's device registry."""
-        return self.phase in (Phase.ONBOARDED, Phase.CHANGING_OWNER, Phase.KEY_LOST) or (
-            self.phase is Phase.BLOCKED and self.onboarded_at is not None
+        """Whether the device is in this home's device registry: a member phase, or blocked from one (a
+        device removed or handed over, then blocked, is none: it was onboarded once, but left)."""
+        return self.phase in MEMBER_PHASES or (
+            self.phase is Phase.BLOCKED and self.blocked_from in MEMBER_PHASES
         )
 
     def as_dict(self) -> dict[str, Any]:
