@@ -201,7 +201,9 @@ def clone_records(config: Path, count: int, port: int) -> dict[str, Any]:
     must be stopped (its storage would otherwise keep and write back what it read).
 
     Unlike onboarded devices, the clones are not in Home Assistant's device registry: the entry's first
-    set-up registers them."""
+    set-up registers them. The records they replace leave the device and entity registries here, as they
+    would have had they left the home (Home Assistant refuses enabled entities past 10,000 per entry, and
+    the earlier phases' devices would count)."""
     path = config / REGISTRAR_STORE
     envelope = json.loads(path.read_text())
     records = envelope["data"]["devices"]
@@ -223,7 +225,36 @@ def clone_records(config: Path, count: int, port: int) -> dict[str, Any]:
             "hint": dict(where),
         }
     envelope["data"]["devices"] = clones
+    _write(path, envelope)
+    _forget_devices(config, set(records))
+    return model
+
+
+def _write(path: Path, envelope: dict[str, Any]) -> None:
     staging = path.with_suffix(".bench")
     staging.write_text(json.dumps(envelope))
     staging.replace(path)
-    return model
+
+
+def _forget_devices(config: Path, device_ids: set[str]) -> None:
+    """Take these AutoAdd devices, and their entities, out of Home Assistant's registries (stopped)."""
+    devices_path, entities_path = (
+        config / ".storage" / "core.device_registry",
+        config / ".storage" / "core.entity_registry",
+    )
+    if not devices_path.exists():
+        return
+    devices = json.loads(devices_path.read_text())
+    gone = {
+        device["id"]
+        for device in devices["data"]["devices"]
+        if any(domain == "autoadd" and key in device_ids for domain, key in device["identifiers"])
+    }
+    devices["data"]["devices"] = [d for d in devices["data"]["devices"] if d["id"] not in gone]
+    _write(devices_path, devices)
+    if entities_path.exists():
+        entities = json.loads(entities_path.read_text())
+        entities["data"]["entities"] = [
+            e for e in entities["data"]["entities"] if e.get("device_id") not in gone
+        ]
+        _write(entities_path, entities)
