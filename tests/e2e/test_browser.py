@@ -32,7 +32,7 @@ from custom_components.autoadd.protocol.keys import generate_private_key
 from .conftest import StartHass
 
 pytest.importorskip("playwright.async_api", reason="Playwright is not installed")
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, TimeoutError as PlaywrightTimeoutError, async_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO / "screenshots"
@@ -147,8 +147,11 @@ def ours(sources: list[str]) -> list[str]:
 
 
 async def shot(page: Page, name: str) -> None:
-    """A screenshot once the page's fonts are in: text set in a font still loading is drawn invisible."""
+    """A screenshot once the page's fonts are in (text set in a font still loading is drawn invisible)
+    and Home Assistant's launch screen has faded out (it is drawn over the page while it goes)."""
     await page.evaluate("document.fonts.ready.then(() => true)")
+    with contextlib.suppress(PlaywrightTimeoutError):  # a page that keeps it is still worth a picture
+        await page.locator("#ha-launch-screen").wait_for(state="detached", timeout=10000)
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
