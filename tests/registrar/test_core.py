@@ -282,18 +282,12 @@ def test_a_check_never_replaces_a_waiting_delivery(home: Home) -> None:
     queue = home.registrar.queue
     for _ in range(queue.slots):
         queue.occupy(Urgency.KNOWN)  # every slot in use: attempts wait
-    home.registrar.try_now(sim.device_id, Purpose.DELIVER)
-    home.registrar.try_now(sim.device_id, Purpose.CHECK)
-    waiting = queue.waiting(sim.device_id)
-    assert waiting is not None
-    assert waiting.purpose == Purpose.DELIVER
-
-    queue.discard(sim.device_id)
-    home.registrar.try_now(sim.device_id, Purpose.CHECK)
-    home.registrar.try_now(sim.device_id, Purpose.DELIVER)
-    waiting = queue.waiting(sim.device_id)
-    assert waiting is not None
-    assert waiting.purpose == Purpose.DELIVER
-    queue.discard(sim.device_id)
+    for first, then in ((Purpose.DELIVER, Purpose.CHECK), (Purpose.CHECK, Purpose.DELIVER)):
+        home.registrar.try_now(sim.device_id, first)
+        home.registrar.try_now(sim.device_id, then)
+        waiting = queue.waiting(sim.device_id)
+        assert waiting is not None
+        assert waiting.purpose == Purpose.DELIVER
+        queue.discard(sim.device_id)
     for _ in range(queue.slots):
         queue.release(Urgency.KNOWN)
