@@ -122,6 +122,9 @@ class _Connection:
     async def links(self, links: list[bytes]) -> None:
         raise DeviceUnreachableError("the bench never hands devices over")
 
+    async def root(self) -> bytes:
+        raise DeviceUnreachableError("the bench's manufacturer is trusted")
+
 
 class JsonPersistence:
     """Durable saves as the HA adapter makes them: the whole state as JSON (orjson, as Home Assistant's

@@ -16,6 +16,7 @@ from custom_components.autoadd.protocol.keys import KeyType, PrivateKey
 
 from .checks_hello import good_hello, good_hello_title, hello_checks, proof_checks
 from .checks_note import OnboardOptions, note_checks, onboard_checks, session_checks
+from .checks_root import root_check
 from .checks_transport import error_body_check, transport_checks
 from .http import DeviceHttp, device_origin
 from .messages import Probe
@@ -59,6 +60,7 @@ async def _run(http: DeviceHttp, options: RunOptions) -> list[Result]:
     results += await note_checks(http, probe)
     results += await session_checks(http)
     results += await transport_checks(http, probe)
+    results.append(await root_check(http, probe))
     results += await onboard_checks(http, OnboardOptions(options.owner_key, options.roots, options.onboard))
     results.append(error_body_check(http))
     return results

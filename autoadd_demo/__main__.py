@@ -4,9 +4,11 @@
     scripts/demo --headless    run the scenario and exit 0 when every outcome is as expected
 
 The scenario: a manufacturer (made with autoadd-vendor) ships three devices invoiced to the demo home, one
-device handed over to the demo home by a second home (approved by the owner), and one device whose
-invoice is forged (signed by a manufacturer nobody trusts). Everything the demo starts is stopped, and
-everything it creates is under the git-ignored demo/ folder, removed at the next run.
+device handed over to the demo home by a second home (approved by the owner), one device whose
+invoice is forged (signed under a root that copies the trusted manufacturer's name), and one device from
+a second manufacturer the home does not trust yet, whose root the owner approves when asked. Everything
+the demo starts is stopped, and everything it creates is under the git-ignored demo/ folder, removed at
+the next run.
 """
 
 from __future__ import annotations
@@ -97,6 +99,14 @@ def make_devices(home_key: str) -> dict[str, str]:
     # counterfeit: the owner is told in a repair issue).
     quiet_vendor("invoice", "--vendor", str(vendors / "mallory"), str(devices / "SN0005"), "--home", home_key)
     expected["SN0005"] = "refused: wrong_manufacturer_root"
+    # GX0001 comes from Globex, which the home does not trust: it offers its root, the owner approves it.
+    quiet_vendor("init", "--vendor", str(vendors / "globex"), "--name", "Globex")
+    quiet_vendor(
+        "provision", "--vendor", str(vendors / "globex"), "--out", str(devices), "--model", "Plug 2",
+        "--serial-prefix", "GX",
+    )  # fmt: skip
+    quiet_vendor("invoice", "--vendor", str(vendors / "globex"), str(devices / "GX0001"), "--home", home_key)
+    expected["GX0001"] = "manufacturer approved, then onboarded"
     return expected
 
 
@@ -114,8 +124,9 @@ async def trust(client: HomeAssistantClient, entry_id: str) -> None:
     await client.options_flow(entry_id, [{"next_step_id": "add_manufacturer"}, {"name": "Acme", "pem": pem}])
 
 
-def observed(diagnostics: dict[str, Any], serial_of: dict[str, str]) -> dict[str, str]:
-    """What Home Assistant reports per serial number."""
+def observed(diagnostics: dict[str, Any], serial_of: dict[str, str], asked: set[str]) -> dict[str, str]:
+    """What Home Assistant reports per serial number (`asked`: devices whose manufacturer waited for the
+    owner)."""
     states: dict[str, str] = {}
     for refusal in diagnostics["refused"]:
         states[serial_of.get(refusal["device_id"], refusal["device_id"][:8])] = f"refused: {refusal['code']}"
@@ -124,7 +135,10 @@ def observed(diagnostics: dict[str, Any], serial_of: dict[str, str]) -> dict[str
     for device in diagnostics["devices"]:
         serial = serial_of.get(device["device_id"], device["device_id"][:8])
         events = [event["event"] for event in diagnostics["history"].get(device["device_id"], [])]
-        states[serial] = "approval, then onboarded" if "approved" in events else "onboarded"
+        if device["device_id"] in asked:
+            states[serial] = "manufacturer approved, then onboarded"
+        else:
+            states[serial] = "approval, then onboarded" if "approved" in events else "onboarded"
     return states
 
 
@@ -147,11 +161,14 @@ async def watch(
     serial_of = serials()
     seen: dict[str, str] = {}
     approved: set[str] = set()
+    asked: set[str] = set()
+    trusted: set[str] = set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while loop.time() < deadline:
         diagnostics = await client.diagnostics(entry_id)
-        now = observed(diagnostics, serial_of)
+        asked |= {r["device_id"] for r in diagnostics["refused"] if r["code"] == "unknown_manufacturer"}
+        now = observed(diagnostics, serial_of, asked)
         for serial, state in sorted(now.items()):
             if seen.get(serial) != state:
                 say(f"Home Assistant: {serial} {state}")
@@ -162,6 +179,13 @@ async def watch(
                 previous = waiting["previous_owner"]  # diagnostics give it as every screen shows it (§2.3)
                 say(f"owner approves {waiting['serial_number']} (handed over by the home {previous})")
                 await client.repair_fix(f"approve_{waiting['device_id']}", "accept")
+        for fingerprint, waiting in diagnostics["manufacturers_waiting_for_approval"].items():
+            if fingerprint not in trusted:
+                trusted.add(fingerprint)
+                say(f"owner trusts the new manufacturer {waiting['name']} (root {fingerprint})")
+                issues = [i["issue_id"] for i in await client.repair_issues() if i["domain"] == "autoadd"]
+                for issue_id in (i for i in issues if i.startswith("manufacturer_")):
+                    await client.repair_fix(issue_id, "approve")
         if all(seen.get(serial) == outcome for serial, outcome in expected.items()):
             break
         await asyncio.sleep(1)
@@ -170,13 +194,13 @@ async def watch(
 
 def summary(expected: dict[str, str], seen: dict[str, str]) -> bool:
     """Print the table; True when every outcome is as expected."""
-    print("\n  device  expected                          observed                          ok")
+    print(f"\n  device  {'expected':<38} {'observed':<38} ok")
     ok = True
     for serial, outcome in expected.items():
         got = seen.get(serial, "nothing yet")
         good = got == outcome
         ok &= good
-        print(f"  {serial}  {outcome:<33} {got:<33} {'yes' if good else 'NO'}")
+        print(f"  {serial}  {outcome:<38} {got:<38} {'yes' if good else 'NO'}")
     print()
     return ok
 
@@ -220,7 +244,7 @@ async def run(
             say(f"AutoAdd set up; the home key string is {home_key}")
             expected = make_devices(home_key)
             await trust(client, entry_id)
-            say("Acme's root is trusted; provisioned 5 devices with autoadd-vendor")
+            say("Acme's root is trusted; provisioned 5 Acme devices and 1 Globex device with autoadd-vendor")
             command = [
                 sys.executable,
                 "-m",

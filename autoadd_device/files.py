@@ -5,6 +5,8 @@
                   CA(s) in issuing order, never the root
     invoice.cbor  the invoice chain as shipped: the chain array form (§4.2), link 0 the invoice; never a
                   bare COSE_Sign1
+    root.pem      optional: the manufacturer's root certificate, offered at /autoadd/v1/root to a home that
+                  does not trust the manufacturer yet (its owner is asked, §14.7)
     state.cbor    what the device has learnt since: its chain, its owner imprint and configuration
 
 A file that breaks these rules stops the device at start with an error naming the file and the rule: a
@@ -23,8 +25,13 @@ import re
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from custom_components.autoadd.protocol.certificates import certificate_to_pem, load_pem_certificates
+from custom_components.autoadd.protocol.certificates import (
+    certificate_to_pem,
+    check_offered_root,
+    load_pem_certificates,
+)
 from custom_components.autoadd.protocol.chain import decode_chain, encode_chain
 from custom_components.autoadd.protocol.const import MAX_CHAIN_ARRAY_SIZE
 from custom_components.autoadd.protocol.encoding import loads
@@ -35,6 +42,7 @@ IDEVID_KEY = "idevid.key"
 IDEVID_CHAIN = "idevid.pem"
 INVOICE = "invoice.cbor"
 STATE = "state.cbor"
+ROOT = "root.pem"
 #: Certificates idevid.pem may hold: the leaf and at most two CAs (with the root a verifier adds, X2's 4).
 MAX_IDEVID_CERTIFICATES: Final = 3
 #: The label of each PEM block (RFC 7468): the text between `-----BEGIN ` and `-----`.
@@ -104,6 +112,8 @@ class DeviceIdentityFiles:
     key: PrivateKey
     certificates: tuple[x509.Certificate, ...]
     invoice: tuple[bytes, ...]
+    #: The manufacturer root the device offers (root.pem), if it was shipped with one.
+    root: x509.Certificate | None = None
 
 
 def _labels(data: bytes) -> list[bytes]:
@@ -200,12 +210,34 @@ def _is_untagged_cose_sign1(data: bytes) -> bool:
     return isinstance(value, list) and len(value) == 4 and isinstance(value[1], dict)
 
 
+def read_root(path: Path, top: x509.Certificate) -> x509.Certificate | None:
+    """root.pem, if there is one: exactly one `CERTIFICATE` block, a root (self-issued and self-signed CA,
+    O3-O5 of §14.7) that issued the last certificate of idevid.pem."""
+    if not path.exists():
+        return None
+    data = _read(path)
+    labels = _labels(data)
+    if labels != [_CERTIFICATE]:
+        raise DeviceFileError(path, f"holds {len(labels)} PEM blocks; it must hold one CERTIFICATE block")
+    try:
+        root = load_pem_certificates(data)[0]
+        check_offered_root(root)
+    except AutoAddError as err:
+        raise DeviceFileError(path, err.detail) from err
+    try:
+        top.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as err:
+        raise DeviceFileError(path, "it did not issue the last certificate of idevid.pem") from err
+    return root
+
+
 def load_identity(folder: Path) -> DeviceIdentityFiles:
     """Read a device directory's identity files, naming the file at fault."""
     key = read_idevid_key(folder / IDEVID_KEY)
     certificates = read_idevid_chain(folder / IDEVID_CHAIN, key)
     invoice = read_invoice(folder / INVOICE)
-    return DeviceIdentityFiles(key, certificates, invoice)
+    root = read_root(folder / ROOT, certificates[-1])
+    return DeviceIdentityFiles(key, certificates, invoice, root)
 
 
 def write_identity(folder: Path, key: PrivateKey, certificates: Sequence[x509.Certificate]) -> None:
@@ -213,6 +245,11 @@ def write_identity(folder: Path, key: PrivateKey, certificates: Sequence[x509.Ce
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / IDEVID_KEY, private_key_to_pem(key), mode=0o600)
     write_atomic(folder / IDEVID_CHAIN, b"".join(certificate_to_pem(cert) for cert in certificates))
+
+
+def write_root(folder: Path, root: x509.Certificate) -> None:
+    """Ship the manufacturer's root with a device, for it to offer (root.pem)."""
+    write_atomic(folder / ROOT, certificate_to_pem(root))
 
 
 def write_invoice(folder: Path, links: Sequence[bytes]) -> None:

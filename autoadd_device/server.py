@@ -18,6 +18,7 @@ import traceback
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
+from custom_components.autoadd.protocol.certificates import encode_root_offer
 from custom_components.autoadd.protocol.chain import chain_links
 from custom_components.autoadd.protocol.const import (
     MAX_BUNDLE_SIZE,
@@ -36,6 +37,7 @@ from custom_components.autoadd.protocol.transport import (
     PATH_INFO,
     PATH_LINKS,
     PATH_NOTE,
+    PATH_ROOT,
     RATE_LIMITED,
     REQUEST_TIMEOUT,
     error_body,
@@ -152,6 +154,13 @@ async def _info(request: web.Request) -> web.StreamResponse:
     return web.Response(body=dumps(info), content_type=MEDIA_TYPE)
 
 
+async def _root(request: web.Request) -> web.StreamResponse:
+    root = request.app[DEVICE_KEY].identity.root
+    if root is None:
+        return error_response(NOT_FOUND, "the device offers no manufacturer root")
+    return web.Response(body=encode_root_offer(root), content_type=MEDIA_TYPE)
+
+
 async def _not_found(request: web.Request) -> web.StreamResponse:
     return error_response(NOT_FOUND, "the device has no endpoint at this path")
 
@@ -253,6 +262,7 @@ def make_app(device: ReferenceDevice, *, limits: ServingLimits | None = None) ->
     links = _endpoint(_links, "links", BODY_LIMITS[PATH_LINKS])
     routes: list[tuple[str, str, _Handler]] = [
         (hdrs.METH_GET, PATH_INFO, _info),
+        (hdrs.METH_GET, PATH_ROOT, _root),
         (hdrs.METH_POST, PATH_HELLO, hello),
         (hdrs.METH_POST, PATH_NOTE, note),
         (hdrs.METH_POST, PATH_LINKS, links),

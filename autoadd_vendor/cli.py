@@ -26,6 +26,7 @@ from autoadd_device.files import (
     write_atomic,
     write_identity,
     write_invoice,
+    write_root,
 )
 from custom_components.autoadd.protocol.certificates import (
     certificate_hash,
@@ -151,6 +152,8 @@ def cmd_provision(args: argparse.Namespace) -> None:
         )
         staging = args.out / f".{serial}.partial"
         write_identity(staging, key, [cert, *intermediates])
+        if args.offer_root:
+            write_root(staging, _read_cert(args.vendor / ROOT_CERT))
         staging.rename(folder)
         print(f"{folder}  device id {device_id_for(key.public_key()).hex()}")
 
@@ -256,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument("--count", type=int, default=1, help="how many devices (default 1)")
     prov.add_argument(
         "--key-type", choices=key_types, default="ed25519", help="IDevID key type (default ed25519)"
+    )
+    prov.add_argument(
+        "--offer-root",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ship root.pem with each device, offered to homes that do not trust this manufacturer yet, "
+        "whose owners are then asked (default: yes)",
     )
     prov.set_defaults(run=cmd_provision)
 

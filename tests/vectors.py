@@ -36,6 +36,7 @@ from tests.vectors_extra import (
     home_key_groups,
     http_group,
     links_group,
+    root_offer_group,
 )
 from tests.vectors_forge import compressed_spki, flip_signature, high_s, resize_signature, sign_raw, tamper
 from tests.vectors_handshake import handshake_invalid
@@ -261,7 +262,7 @@ def build(key_type: KeyType) -> dict[str, Any]:
     inputs["certificates"].update(ca_inputs)
     valid_home_keys, invalid_home_keys = home_key_groups(scene)
     hs = scene.session
-    return {
+    vectors: dict[str, Any] = {
         "key_type": key_type.value,
         "now": NOW_TS,
         "keys": {
@@ -310,6 +311,8 @@ def build(key_type: KeyType) -> dict[str, Any]:
         "http": http_group(),
         "cbor": cbor_group(),
     }
+    vectors["root_offer"] = root_offer_group(vectors["certificates"])
+    return vectors
 
 
 def render(vectors: dict[str, Any]) -> str:
@@ -330,6 +333,10 @@ def main() -> None:
     p256 = args.folder / "p256.json"
     if args.p256 or not p256.exists():
         p256.write_text(render(build(KeyType.P256)))
+    else:  # its signatures are randomised: only the groups made from its own certificates are renewed
+        kept = json.loads(p256.read_text())
+        kept["root_offer"] = root_offer_group(kept["certificates"])
+        p256.write_text(render(kept))
 
 
 if __name__ == "__main__":

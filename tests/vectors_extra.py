@@ -11,7 +11,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from custom_components.autoadd.protocol.certificates import certificate_hash, certificate_to_der
+from custom_components.autoadd.protocol.certificates import (
+    MAX_ROOT_OFFER,
+    certificate_hash,
+    certificate_to_der,
+)
 from custom_components.autoadd.protocol.chain import encode_chain, issue_invoice, verify_chain
 from custom_components.autoadd.protocol.encoding import dumps
 from custom_components.autoadd.protocol.handshake import DeviceResponder, RegistrarHandshake
@@ -239,6 +243,28 @@ def http_group() -> dict[str, Any]:
                 "body": error_body(code, detail).hex(),
             }
             for code, detail in HTTP_ERRORS
+        ],
+    }
+
+
+def root_offer_group(certificates: dict[str, str]) -> dict[str, Any]:
+    """The body of `GET /autoadd/v1/root` (§14.7) for the vector manufacturer, and offers O1-O5 refuse;
+    from a vector file's certificates (DER hex by name), so p256.json's randomised ones get theirs."""
+    root_der = bytes.fromhex(certificates["root"])
+    cases = [
+        ("the certificate in an array, not a byte string (O1)", dumps([root_der]), "malformed"),
+        ("the certificate's DER bytes without the CBOR byte string (O1)", root_der, "malformed"),
+        ("over 4 099 bytes (O1)", dumps(b"\x00" * (MAX_ROOT_OFFER - 2)), "too_large"),
+        ("a byte string that is not DER X.509 (O2)", dumps(b"\x30\x00"), "malformed"),
+        ("the IDevID certificate: not self-issued (O4)", dumps(bytes.fromhex(certificates["idevid"])), None),
+        ("the invoice signer's certificate (O4)", dumps(bytes.fromhex(certificates["invoice_signer"])), None),
+    ]
+    return {
+        "body": dumps(root_der).hex(),
+        "certificate": "root",
+        "invalid": [
+            {"name": name, "input": data.hex(), "error": error or "untrusted_manufacturer"}
+            for name, data, error in cases
         ],
     }
 

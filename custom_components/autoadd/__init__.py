@@ -15,7 +15,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
+from .const import CONF_ASK_ABOUT_MANUFACTURERS, CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .discovery import AutoAddBrowser
 from .registrar.core import Registrar
 from .registrar.migration import NewerStoreError
@@ -79,6 +79,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> b
         scheduler=runtime,
         clock=dt_util.utcnow,
     )
+    registrar.ask_about_manufacturers = entry.options.get(CONF_ASK_ABOUT_MANUFACTURERS, True)
     try:
         if restore_kept(registrar):
             await registrar.commit(lambda: None)  # the kept records are in the registrar store first
@@ -109,6 +110,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> b
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: AutoAddConfigEntry) -> None:
+    entry.runtime_data.registrar.ask_about_manufacturers = entry.options.get(
+        CONF_ASK_ABOUT_MANUFACTURERS, True
+    )
     async_check_home_key_age(hass, entry)
 
 

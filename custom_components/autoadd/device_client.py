@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from .protocol.certificates import MAX_ROOT_OFFER
 from .protocol.const import MAX_BUNDLE_SIZE, MAX_MESSAGE_SIZE, Label
 from .protocol.encoding import dumps, loads
 from .protocol.errors import MalformedError, TooLargeError
@@ -25,6 +26,7 @@ from .protocol.transport import (
     PATH_INFO,
     PATH_LINKS,
     PATH_NOTE,
+    PATH_ROOT,
     REDIRECT,
     PeerError,
     read_error_body,
@@ -127,6 +129,10 @@ class DeviceClient:
     async def links(self, links: list[bytes]) -> None:
         """Push links that extend the device's chain."""
         await self._request("POST", PATH_LINKS, MAX_SMALL_BODY, dumps(links))
+
+    async def root(self) -> bytes:
+        """Ask for the manufacturer root the device offers (still to be checked, §14.7)."""
+        return await self._request("GET", PATH_ROOT, MAX_ROOT_OFFER)
 
 
 async def _answer(response: aiohttp.ClientResponse, limit: int) -> bytes:

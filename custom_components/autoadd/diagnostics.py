@@ -77,6 +77,13 @@ async def async_get_config_entry_diagnostics(
         "kept_for_reachability": len(registrar.keys.kept),
         "rotation": _rotation(state.rotation),
         "revoked_manufacturers": {_shown(digest): revoked for digest, revoked in state.revoked_roots.items()},
+        "manufacturers_waiting_for_approval": {
+            _shown(digest): {"name": waiting["name"], "at": waiting["at"], "devices": len(waiting["devices"])}
+            for digest, waiting in state.waiting_roots.items()
+        },
+        "rejected_manufacturers": {
+            _shown(digest): rejected for digest, rejected in state.rejected_roots.items()
+        },
     }
     safe: dict[str, Any] = shown_all(diagnostics)
     return safe

@@ -18,7 +18,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
+from .const import CONF_ASK_ABOUT_MANUFACTURERS, CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .home_key_view import home_key_placeholders
 from .options_base import device_label
 from .options_handover import HandOverSteps, when
@@ -139,18 +139,28 @@ class AutoAddOptionsFlow(HandOverSteps, TrustSteps):
     # --- settings -------------------------------------------------------------------------------------
 
     async def async_step_settings(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """How old the home key may get before a reminder to rotate it (0: never remind)."""
+        """How old the home key may get before a reminder to rotate it (0: never remind), and whether
+        devices from manufacturers this home does not trust may ask the owner to trust them."""
+        options = self.config_entry.options
         if user_input is not None:
-            return self._saved(**{CONF_MAX_KEY_AGE_DAYS: int(user_input[CONF_MAX_KEY_AGE_DAYS])})
+            return self._saved(
+                **{
+                    CONF_MAX_KEY_AGE_DAYS: int(user_input[CONF_MAX_KEY_AGE_DAYS]),
+                    CONF_ASK_ABOUT_MANUFACTURERS: bool(user_input[CONF_ASK_ABOUT_MANUFACTURERS]),
+                }
+            )
         schema = vol.Schema(
             {
                 vol.Required(
-                    CONF_MAX_KEY_AGE_DAYS, default=self.config_entry.options.get(CONF_MAX_KEY_AGE_DAYS, 0)
+                    CONF_MAX_KEY_AGE_DAYS, default=options.get(CONF_MAX_KEY_AGE_DAYS, 0)
                 ): NumberSelector(
                     NumberSelectorConfig(
                         min=0, max=3650, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="d"
                     )
-                )
+                ),
+                vol.Required(
+                    CONF_ASK_ABOUT_MANUFACTURERS, default=options.get(CONF_ASK_ABOUT_MANUFACTURERS, True)
+                ): BooleanSelector(),
             }
         )
         return self.async_show_form(step_id="settings", data_schema=schema)

@@ -1,8 +1,10 @@
-"""Repair flows: the owner approves or rejects a device another owner handed to this home, and decides
-where a device whose identity answers at two addresses is followed."""
+"""Repair flows: the owner approves or rejects a device another owner handed to this home, or a
+manufacturer a device of this home offered, and decides where a device whose identity answers at two
+addresses is followed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.repairs import RepairsFlow
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from homeassistant.components.repairs import RepairsFlowResult as FlowResult
 
 from .const import DOMAIN
+from .registrar import new_manufacturers
 from .registrar.core import Registrar
 from .registrar.failures import approval_placeholders
 from .registrar.ownership import approve, decide_clone, reject
@@ -103,6 +106,46 @@ class ClonedDeviceFlow(RepairsFlow):
         return self.async_create_entry(data={})
 
 
+class ApproveManufacturerFlow(RepairsFlow):
+    """Trust or reject a manufacturer root a device of this home offered, after seeing what was proven."""
+
+    def __init__(self, registrar: Registrar, root: str) -> None:
+        """Bind to the waiting root (its key fingerprint)."""
+        self._registrar = registrar
+        self._root = root
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Show the root and the device that proved itself under it; offer approve or reject. A root
+        named like one already trusted gets the words that say so."""
+        if self._root not in self._registrar.state.waiting_roots:
+            return self.async_abort(reason="no_longer_waiting")
+        shown = new_manufacturers.placeholders(self._registrar, self._root)
+        return self.async_show_menu(
+            step_id="same_name" if shown["same_name"] == "yes" else "init",
+            menu_options=["approve", "reject"],
+            description_placeholders=placeholders(shown),  # device text made safe
+        )
+
+    async def async_step_same_name(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The menu of a root named like a trusted one (Home Assistant needs a step for each menu)."""
+        return await self.async_step_init(user_input)
+
+    async def async_step_approve(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Trust the root; its waiting devices are tried now."""
+        return self._decide(new_manufacturers.approve_root)
+
+    async def async_step_reject(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Reject the root; it is not asked about again."""
+        return self._decide(new_manufacturers.reject_root)
+
+    def _decide(self, decide: Callable[[Registrar, str], None]) -> FlowResult:
+        try:
+            decide(self._registrar, self._root)
+        except StepError as err:
+            return self.async_abort(reason=err.reason)
+        return self.async_create_entry(data={})
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
@@ -114,4 +157,6 @@ async def async_create_fix_flow(
     registrar = entry.runtime_data.registrar
     if issue_id.startswith("clone_"):
         return ClonedDeviceFlow(registrar, str(data["device_id"]))
+    if issue_id.startswith(f"{new_manufacturers.ISSUE}_"):
+        return ApproveManufacturerFlow(registrar, str(data["device_id"]))
     return ApproveDeviceFlow(registrar, str(data["device_id"]))

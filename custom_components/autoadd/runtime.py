@@ -34,6 +34,7 @@ ISSUE_KEYS = {
     "change_dropped": "change_dropped",
     "clone": "cloned_device",
     "counterfeit": "counterfeit_device",
+    "manufacturer": "approve_manufacturer",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 import io
 import json
 from pathlib import Path
@@ -102,7 +103,8 @@ async def test_reference_device_passes_every_check_without_keys(device: RunningD
         "T9",
     } <= rules
     skipped = {result.rule: result.why for result in found[Outcome.SKIPPED]}
-    assert set(skipped) == ALWAYS_SKIPPED | {"P1-P14", "N12", "8.4"}
+    assert set(skipped) == ALWAYS_SKIPPED | {"P1-P14", "N12", "8.4", "O1-O5"}
+    assert skipped["O1-O5"] == "the device offers no root (allowed)"
     assert skipped["P1-P14"] == "needs --root"
     assert skipped["N12"].startswith("needs --owner-key, --root, --onboard")
     assert all(line.line().startswith(("PASS ", "SKIP ")) for line in results)
@@ -119,7 +121,7 @@ async def test_onboarding_with_the_owner_key_passes_and_changes_only_the_imprint
 
     found = outcomes(results)
     assert found[Outcome.FAILED] == []
-    assert {result.rule for result in found[Outcome.SKIPPED]} == ALWAYS_SKIPPED
+    assert {result.rule for result in found[Outcome.SKIPPED]} == ALWAYS_SKIPPED | {"O1-O5"}
     assert {"N12", "P1-P14"} <= {result.rule for result in found[Outcome.PASSED]}
     chain, owner, config = state_of(device)
     assert chain == chain_before
@@ -251,3 +253,24 @@ async def test_a_rate_limited_device_is_waited_out_not_failed(
 
     assert [result for result in results if result.outcome is Outcome.FAILED] == []
     assert "request refused: rate_limited" in caplog.text
+
+
+@pytest.mark.parametrize("offered", ["its own root", "another root"])
+async def test_a_root_offer_is_checked_against_the_device_chains(tmp_path: Path, offered: str) -> None:
+    """§14.7: a device offering the root its chains end at passes O1-O5; one offering another
+    manufacturer's root fails, naming why."""
+    async with aiohttp.ClientSession() as session:
+        running = new_device(tmp_path, session)
+        device = await running.start()
+        root = running.maker.root if offered == "its own root" else Manufacturer.create("Globex").root
+        device.identity = replace(device.identity, root=root)
+        try:
+            results = await run(RunOptions(url(running)))
+        finally:
+            await running.stop()
+    (check,) = [result for result in results if result.rule == "O1-O5"]
+    if offered == "its own root":
+        assert check.outcome is Outcome.PASSED
+    else:
+        assert check.outcome is Outcome.FAILED
+        assert check.why == "the device's chains do not verify under the offered root: untrusted_manufacturer"

@@ -249,3 +249,16 @@ def test_help_explains_every_option(tool: str) -> None:
             "--log-level",
         ):
             assert option in result.stdout
+
+
+def test_provision_ships_the_root_unless_told_not_to(
+    vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each device directory gets the manufacturer's root.pem to offer (§14.7); --no-offer-root leaves it
+    out."""
+    base = ["provision", "--vendor", str(vendor), "--model", "Lamp 1"]
+    assert run([*base, "--out", str(tmp_path / "with")], capsys)[0] == 0
+    assert run([*base, "--out", str(tmp_path / "without"), "--no-offer-root"], capsys)[0] == 0
+    shipped = tmp_path / "with" / "SN0001" / "root.pem"
+    assert shipped.read_bytes() == (vendor / "root.pem").read_bytes()
+    assert not (tmp_path / "without" / "SN0001" / "root.pem").exists()

@@ -161,7 +161,14 @@ async def test_store_is_rewritten_at_version_2(
     whole; the key store (still version 1) is left as 0.1.0 wrote it."""
     envelope = storage_0_1_0[REGISTRAR_STORE]
     assert (envelope["version"], envelope["minor_version"], envelope["key"]) == (2, 1, REGISTRAR_STORE)
-    assert set(envelope["data"]) == {"roots", "devices", "revoked_roots", "rotation"}
+    assert set(envelope["data"]) == {
+        "roots",
+        "devices",
+        "revoked_roots",
+        "rotation",
+        "waiting_roots",
+        "rejected_roots",
+    }
     assert set(envelope["data"]["devices"]) == set(ID.values())
     assert stored_state(storage_0_1_0).as_dict() == envelope["data"]
     assert storage_0_1_0[HOME_KEY_STORE] == HOME_KEY_V1

@@ -20,7 +20,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util.file import WriteError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.autoadd.const import CONF_MAX_KEY_AGE_DAYS, DOMAIN
+from custom_components.autoadd.const import CONF_ASK_ABOUT_MANUFACTURERS, CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from custom_components.autoadd.protocol.home_key import format_home_key
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, format_fingerprint
 from custom_components.autoadd.registrar.handover import hand_over
@@ -176,17 +176,25 @@ async def test_rotation_that_cannot_be_stored(
 
 
 async def test_settings_store_the_home_key_age(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
-    """The maximum age is stored in the options, as whole days, and shown as the default next time."""
+    """The maximum age is stored in the options, as whole days, and shown as the default next time; so is
+    whether unknown manufacturers are asked about (on until the owner turns it off), which the registrar
+    follows at once."""
     result = await open_options(hass, loaded, "settings")
     assert_form(result, "settings")
     assert fields(result)[CONF_MAX_KEY_AGE_DAYS].default() == 0
+    assert fields(result)[CONF_ASK_ABOUT_MANUFACTURERS].default() is True
 
     result = await submit(hass, result, {CONF_MAX_KEY_AGE_DAYS: 365.0})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert loaded.options == {CONF_MAX_KEY_AGE_DAYS: 365}
+    assert loaded.options == {CONF_MAX_KEY_AGE_DAYS: 365, CONF_ASK_ABOUT_MANUFACTURERS: True}
 
     result = await open_options(hass, loaded, "settings")
     assert fields(result)[CONF_MAX_KEY_AGE_DAYS].default() == 365
+    result = await submit(hass, result, {CONF_MAX_KEY_AGE_DAYS: 365, CONF_ASK_ABOUT_MANUFACTURERS: False})
+    assert loaded.options == {CONF_MAX_KEY_AGE_DAYS: 365, CONF_ASK_ABOUT_MANUFACTURERS: False}
+    assert registrar_of(loaded).ask_about_manufacturers is False
+    result = await open_options(hass, loaded, "settings")
+    assert fields(result)[CONF_ASK_ABOUT_MANUFACTURERS].default() is False
 
 
 async def test_old_home_key_reminder(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
@@ -213,5 +221,5 @@ async def test_old_home_key_reminder(hass: HomeAssistant, loaded: MockConfigEntr
     result = await submit(hass, result, {"destroy_old_key": True})
     assert result["reason"] == "rotated"
     assert registry.async_get_issue(DOMAIN, "home_key_old") is None  # the key is new
-    assert loaded.options == {CONF_MAX_KEY_AGE_DAYS: 1}
+    assert loaded.options == {CONF_MAX_KEY_AGE_DAYS: 1, CONF_ASK_ABOUT_MANUFACTURERS: True}
     assert registry.async_get_issue(DOMAIN, "home_key_old") is None

@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.autoadd.const import DOMAIN, EVENT_OWNERSHIP
 from custom_components.autoadd.options_flow import MAX_REFUSED_LISTED
+from custom_components.autoadd.protocol.certificates import certificate_to_pem
 from custom_components.autoadd.protocol.keys import KeyType, PrivateKey
 from custom_components.autoadd.protocol.transport import MEDIA_TYPE, PATH_HELLO, error_body
 from custom_components.autoadd.registrar.core import Candidate
@@ -177,3 +178,37 @@ async def test_block_and_unblock_in_one_go_is_refused(
     assert result["errors"] == {"base": "block_or_unblock"}
     assert registrar.state.devices[first_id].phase is Phase.BLOCKED
     assert registrar.state.devices[second_id].phase is Phase.ONBOARDED
+
+
+async def test_trusting_another_manufacturer_keeps_a_counterfeit_refused(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    home: PrivateKey,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    """A chain refused for claiming the trusted Acme root names Acme's subject: trusting Globex cannot
+    answer it, so it stays refused and named; trusting a second root with Acme's subject may, so the
+    refusal is cleared for its next proof to tell."""
+    forger = Manufacturer.create("Acme", KeyType.P256)
+    fake = make_running_device(tmp_path / "fake", forger, [home], "FK0001", http)
+    await fake.start()
+    try:
+        registrar_of(loaded).announce(candidate_for(fake))
+        await settle(hass)
+    finally:
+        await fake.stop()
+    record = registrar_of(loaded).state.devices[fake.spec.device_id.hex()]
+    assert record.refusal is not None
+
+    globex = certificate_to_pem(Manufacturer.create("Globex").root).decode()
+    await options_step(hass, loaded, "add_manufacturer", {"pem": globex})
+    assert [root.name for root in registrar_of(loaded).state.roots] == ["Acme", "Globex"]
+    assert record.refusal is not None
+    assert record.refusal.code == "wrong_manufacturer_root"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "counterfeit_devices") is not None
+
+    second_acme = certificate_to_pem(forger.root).decode()
+    await options_step(hass, loaded, "add_manufacturer", {"pem": second_acme})
+    assert record.refusal is None
+    assert ir.async_get(hass).async_get_issue(DOMAIN, "counterfeit_devices") is None

@@ -20,7 +20,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.autoadd import KEY_AGE_CHECK_INTERVAL
-from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, CONF_MAX_KEY_AGE_DAYS, DOMAIN
+from custom_components.autoadd.const import (
+    CONF_ASK_ABOUT_MANUFACTURERS,
+    CONF_HOME_NAME,
+    CONF_KEY_TYPE,
+    CONF_MAX_KEY_AGE_DAYS,
+    DOMAIN,
+)
 from custom_components.autoadd.protocol.certificates import certificate_public_key, certificate_to_pem
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, private_key_to_pem
 from custom_components.autoadd.registrar.manufacturers import remove_root
@@ -168,7 +174,7 @@ async def test_reminder_when_the_key_ages_past_the_limit(
     for days, raised in ((30, False), (1, True), (0, False)):
         result = await options_step(hass, entry, "settings", {CONF_MAX_KEY_AGE_DAYS: days})
         assert result["type"] is FlowResultType.CREATE_ENTRY
-        assert entry.options == {CONF_MAX_KEY_AGE_DAYS: days}
+        assert entry.options == {CONF_MAX_KEY_AGE_DAYS: days, CONF_ASK_ABOUT_MANUFACTURERS: True}
         assert (key_age_issue(hass) is not None) is raised
 
     assert await hass.config_entries.async_unload(entry.entry_id)

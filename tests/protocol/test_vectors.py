@@ -22,7 +22,11 @@ from autoadd_device.limits import ServingLimits
 from autoadd_device.server import make_app
 from autoadd_device.serving import DeviceServer
 from custom_components.autoadd.protocol import cose
-from custom_components.autoadd.protocol.certificates import certificate_hash, load_der_certificate
+from custom_components.autoadd.protocol.certificates import (
+    certificate_hash,
+    load_der_certificate,
+    read_root_offer,
+)
 from custom_components.autoadd.protocol.chain import (
     VerifiedChain,
     compare_with_known,
@@ -389,3 +393,30 @@ async def test_reference_device_refuses_the_device_side_vectors_over_http(
             assert (info[19], info[14].hex()) == (3, vec["links"]["digests_after"][-1])
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_root_offer(name: str) -> None:
+    """The offer body reads as the vector root (O1-O5); the handshake's proof bundle, refused by a
+    registrar that trusts no root (P6), verifies with the offered root as its only one (O8)."""
+    vec = _load(name)
+    group = vec["root_offer"]
+    offered = read_root_offer(bytes.fromhex(group["body"]))
+    assert offered == _cert(vec, group["certificate"])
+    hs = vec["handshake"]
+
+    def session() -> RegistrarHandshake:
+        return RegistrarHandshake(
+            _key(vec, "home_b"), issued_at=vec["now"], nonce=bytes.fromhex(hs["registrar_nonce"])
+        )
+
+    with _refused("untrusted_manufacturer", "proof bundle with no trusted root"):
+        session().read_proof(bytes.fromhex(hs["proof_bundle"]), roots=[], now=_time(vec["now"]))
+    session().read_proof(bytes.fromhex(hs["proof_bundle"]), roots=[offered], now=_time(vec["now"]))
+
+
+@pytest.mark.parametrize(("name", "case"), _cases("root_offer.invalid"))
+def test_invalid_root_offers(name: str, case: dict[str, Any]) -> None:
+    """Offers that are no root are refused with their code; a registrar then asks nothing."""
+    with _refused(case["error"], case["name"]):
+        read_root_offer(bytes.fromhex(case["input"]))

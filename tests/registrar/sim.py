@@ -21,7 +21,12 @@ from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.handshake import DeviceResponder
 from custom_components.autoadd.protocol.keys import PublicKey, fingerprint
 from custom_components.autoadd.registrar.keys import HomeKeys
-from custom_components.autoadd.registrar.ports import DeviceUnreachableError, Issue, PersistError
+from custom_components.autoadd.registrar.ports import (
+    DeviceSaidError,
+    DeviceUnreachableError,
+    Issue,
+    PersistError,
+)
 from custom_components.autoadd.registrar.record import DeviceRecord
 from custom_components.autoadd.registrar.state import RegistrarState
 from custom_components.autoadd.registrar.store_image import StoreImage
@@ -134,6 +139,10 @@ class Connection:
 
     async def links(self, links: list[bytes]) -> None:
         self._device().take_links(links)
+
+    async def root(self) -> bytes:
+        self._device()
+        raise DeviceSaidError("not_found", "the simulated devices offer no root")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from .encoding import dumps, loads
 from .errors import (
     MalformedError,
     TooLargeError,
@@ -274,3 +275,35 @@ def _claims(cert: x509.Certificate, root: x509.Certificate) -> bool:
     """Whether `cert` names `root` as its issuer, byte for byte (a look-alike copies the name exactly; a
     chain merely missing an intermediate names the intermediate, and stays untrusted_manufacturer)."""
     return cert.issuer.public_bytes() == root.subject.public_bytes()
+
+
+def check_offered_root(cert: x509.Certificate) -> None:
+    """O3-O5 (§14.7): a certificate a device offers as its manufacturer's root is one: its key is Ed25519 or
+    P-256, its critical extensions are known, it is self-issued (issuer name = subject name, DER bytes)
+    and self-signed, and it may issue certificates (cA TRUE, keyCertSign). Proves nothing about the
+    device: only a proof that verifies under it (P1-P14) does."""
+    what = "the offered root"
+    certificate_public_key(cert)
+    _check_critical_extensions(cert, what)
+    if not _issued_by(cert, cert):
+        raise UntrustedManufacturerError(f"{what} is not self-issued and self-signed")
+    _check_issuer(cert, 0, what)
+
+
+#: The body of `GET /autoadd/v1/root`: one CBOR byte string, a DER certificate (its head is 3 bytes).
+MAX_ROOT_OFFER = MAX_CERTIFICATE_SIZE + 3
+
+
+def encode_root_offer(cert: x509.Certificate) -> bytes:
+    """The body a device answers `GET /autoadd/v1/root` with: its manufacturer's root, as a CBOR bstr."""
+    return dumps(certificate_to_der(cert))
+
+
+def read_root_offer(data: bytes) -> x509.Certificate:
+    """O1-O5 (§14.7): a device's root offer, read and checked as a root (nothing it says is believed)."""
+    value = loads(data, what="root offer", max_size=MAX_ROOT_OFFER)
+    if not isinstance(value, bytes):
+        raise MalformedError("a root offer is a byte string holding one DER certificate")
+    cert = load_der_certificate(value, what="the offered root")
+    check_offered_root(cert)
+    return cert

@@ -17,6 +17,7 @@ PATH_INFO: Final = f"{BASE_PATH}/info"
 PATH_HELLO: Final = f"{BASE_PATH}/hello"
 PATH_NOTE: Final = f"{BASE_PATH}/note"
 PATH_LINKS: Final = f"{BASE_PATH}/links"
+PATH_ROOT: Final = f"{BASE_PATH}/root"
 MEDIA_TYPE: Final = "application/cbor"
 
 #: Transport-only code: the device refused the request because it came too fast.

@@ -22,7 +22,7 @@ from custom_components.autoadd.protocol.chain import verify_chain
 from custom_components.autoadd.protocol.errors import AutoAddError, MalformedError
 from custom_components.autoadd.protocol.transport import RATE_LIMITED
 
-from . import announcement, candidates, failures, machine, reachability, session
+from . import announcement, candidates, failures, machine, new_manufacturers, reachability, session
 from .announcement import TXT_NEWS_MIN, Candidate
 from .candidates import Tracked
 from .commits import Commits
@@ -73,6 +73,9 @@ class Registrar:
         self.owner = owner
         self.scheduler = scheduler
         self.clock = clock
+        #: Whether a device from a manufacturer this home does not trust may ask the owner to trust its
+        #: root (new_manufacturers.py); the owner's setting.
+        self.ask_about_manufacturers = True
         self.queue = AttemptQueue()
         #: Unknown ids followed in memory, bounded (candidates.py).
         self.tracked = Tracked()
@@ -182,6 +185,7 @@ class Registrar:
         if candidates.prune_refusals(self, self.clock()):
             self.persistence.schedule_save()
         failures.raise_stored_issues(self)  # the grouped security issues are not kept across a restart
+        new_manufacturers.raise_waiting(self)
         held = self.keys.held()
         for record in list(self.state.devices.values()):
             self._check_keys(record, held)
@@ -276,6 +280,12 @@ class Registrar:
         address = record and (record.address or (None if proven else record.hint))
         if not self.closed and address:
             self._launch(device_id, address, purpose)
+
+    def try_at(self, device_id: str, address: Address) -> None:
+        """Try a device now at an address where it proved itself without being kept (a device that
+        waited for its manufacturer's approval), whatever its back-off."""
+        if not self.closed:
+            self._launch(device_id, address, Purpose.ONBOARD)
 
     # --- scheduling ---------------------------------------------------------------------------------------
 

@@ -16,8 +16,30 @@ if TYPE_CHECKING:
     from .core import Registrar
 
 REVOKED = "revoked_manufacturer"
+
+
+class UnknownManufacturerError(UntrustedManufacturerError):
+    """The device proved itself under a root it offered, which waits for the owner's approval (local to
+    the registrar, never sent: new_manufacturers.py)."""
+
+    code = "unknown_manufacturer"
+
+
+class RejectedManufacturerError(UntrustedManufacturerError):
+    """The device's manufacturer root is one the owner rejected when a device offered it (local)."""
+
+    code = "manufacturer_rejected"
+
+
 #: Refusals a newly trusted root may answer (tried again when next seen).
-_ROOT_CODES = frozenset({UntrustedManufacturerError.code, WrongManufacturerRootError.code})
+_ROOT_CODES = frozenset(
+    {
+        UntrustedManufacturerError.code,
+        WrongManufacturerRootError.code,
+        UnknownManufacturerError.code,
+        RejectedManufacturerError.code,
+    }
+)
 
 
 def add_root(registrar: Registrar, cert: x509.Certificate, name: str) -> None:
@@ -26,10 +48,20 @@ def add_root(registrar: Registrar, cert: x509.Certificate, name: str) -> None:
     state = registrar.state
     if any(known.fingerprint == root.fingerprint for known in state.roots):
         raise StepError("already_trusted")
+    # A chain refused as claiming a trusted root (wrong_manufacturer_root) names that root's subject: only
+    # a root with the same subject (a manufacturer's second root) can answer it.
+    same_subject = any(
+        known.certificate().subject.public_bytes() == cert.subject.public_bytes() for known in state.roots
+    )
     state.roots.append(root)
     state.revoked_roots.pop(root.fingerprint, None)
+    state.rejected_roots.pop(root.fingerprint, None)  # the owner changed their mind
+    if state.waiting_roots.pop(root.fingerprint, None) is not None:  # added by hand while it waited
+        registrar.owner.clear_issue("manufacturer", root.fingerprint)
     for record in state.devices.values():
         if record.refusal is not None and record.refusal.code in _ROOT_CODES:
+            if record.refusal.code == WrongManufacturerRootError.code and not same_subject:
+                continue
             record.refusal = None
             if COUNTERFEIT in record.flags:  # the root it named may be this one: its next proof tells
                 record.flags.remove(COUNTERFEIT)

@@ -84,6 +84,8 @@ def migrate(version: int, data: dict[str, Any]) -> dict[str, Any]:
         "devices": {device_id: rec.as_dict() for device_id, rec in records.items()},
         "revoked_roots": data.get("revoked_roots", {}),
         "rotation": data.get("rotation"),
+        "waiting_roots": {},
+        "rejected_roots": {},
     }
 
 

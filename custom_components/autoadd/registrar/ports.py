@@ -58,6 +58,9 @@ class DeviceConnection(Protocol):
     async def links(self, links: list[bytes]) -> None:
         """POST /links."""
 
+    async def root(self) -> bytes:
+        """GET /root; returns the root offer, unverified (a device without one answers 404)."""
+
 
 type Transport = Callable[[str, int], DeviceConnection]
 

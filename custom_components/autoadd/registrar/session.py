@@ -12,10 +12,15 @@ import logging
 from typing import TYPE_CHECKING
 
 from custom_components.autoadd.protocol.chain import VerifiedChain
-from custom_components.autoadd.protocol.errors import AutoAddError, NotOwnerError, WrongDeviceError
+from custom_components.autoadd.protocol.errors import (
+    AutoAddError,
+    NotOwnerError,
+    UntrustedManufacturerError,
+    WrongDeviceError,
+)
 from custom_components.autoadd.protocol.handshake import ProvenDevice, RegistrarHandshake
 
-from . import failures, machine, reachability
+from . import failures, machine, new_manufacturers, reachability
 from .ports import DeviceConnection, DeviceSaidError, DeviceUnreachableError
 from .record import Address, DeviceRecord, Phase
 from .rotation import after_confirmation, sign_rotation_for
@@ -56,7 +61,7 @@ async def ask[T](call: Awaitable[T]) -> T:
 
 
 async def prove(
-    registrar: Registrar, conn: DeviceConnection, device_id: str
+    registrar: Registrar, conn: DeviceConnection, device_id: str, address: Address
 ) -> tuple[RegistrarHandshake, ProvenDevice]:
     """Hello and proof: the only way to learn anything about a device."""
     session = RegistrarHandshake(registrar.home.key, issued_at=registrar.timestamp())
@@ -67,7 +72,14 @@ async def prove(
     )
     # A long chain seen for the first time is many signature checks (64 links: ~10 ms here, several
     # times that on a small board): checked in a worker thread, so the event loop never waits for it.
-    proven = await asyncio.to_thread(read) if known is None and len(bundle) > OFF_LOOP_SIZE else read()
+    try:
+        proven = await asyncio.to_thread(read) if known is None and len(bundle) > OFF_LOOP_SIZE else read()
+    except UntrustedManufacturerError as err:
+        if type(err) is not UntrustedManufacturerError:  # a counterfeit's chain claims a trusted root
+            raise
+        await new_manufacturers.offer(
+            registrar, conn, session=session, bundle=bundle, where=(device_id, address), refused=err
+        )
     if proven.device_id.hex() != device_id:
         raise WrongDeviceError(f"the device announced {device_id[:12]} but proved another identity")
     reachability.proved(registrar, device_id)
@@ -80,7 +92,7 @@ async def run(registrar: Registrar, device_id: str, address: Address, purpose: P
     conn = registrar.transport(address.host, address.port)
     sessions = pushes = 0
     while True:
-        session, proven = await prove(registrar, conn, device_id)
+        session, proven = await prove(registrar, conn, device_id, address)
         verdict = judge_proof(registrar.state.devices.get(device_id), proven.chain, registrar.keys)
         if not isinstance(verdict, Refuse) and await _held_elsewhere(registrar, device_id, address):
             return  # the same IDevID answers at another address: nothing is sent until the owner decides
@@ -182,7 +194,7 @@ async def _held_elsewhere(registrar: Registrar, device_id: str, address: Address
         return False
     known = record.address
     try:
-        await prove(registrar, registrar.transport(known.host, known.port), device_id)
+        await prove(registrar, registrar.transport(known.host, known.port), device_id, known)
     except AutoAddError:
         record = registrar.state.devices.get(device_id)
         if held and record is not None and record.clone is not None:

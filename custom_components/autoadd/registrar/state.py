@@ -65,6 +65,11 @@ class RegistrarState:
     revoked_roots: dict[str, dict[str, str]] = field(default_factory=dict)
     #: A key rotation whose links are signed: {"old", "new", "destroy_old", "started_at"}.
     rotation: dict[str, Any] | None = None
+    #: Roots devices offered that the owner has yet to approve (new_manufacturers.py):
+    #: {fingerprint: {"name", "pem", "model", "serial", "at", "devices": {device id: address proved at}}}.
+    waiting_roots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Roots the owner rejected when a device offered them: {fingerprint: {"name", "at"}}.
+    rejected_roots: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def as_dict(self, devices: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """JSON form, sharing nothing mutable with the state (it is encoded in another thread).
@@ -76,6 +81,8 @@ class RegistrarState:
             else devices,
             "revoked_roots": copy.deepcopy(self.revoked_roots),
             "rotation": copy.deepcopy(self.rotation),
+            "waiting_roots": copy.deepcopy(self.waiting_roots),
+            "rejected_roots": copy.deepcopy(self.rejected_roots),
         }
 
     @classmethod
@@ -86,6 +93,8 @@ class RegistrarState:
             devices={key: DeviceRecord.from_dict(rec) for key, rec in data.get("devices", {}).items()},
             revoked_roots=dict(data.get("revoked_roots", {})),
             rotation=data.get("rotation"),
+            waiting_roots=dict(data.get("waiting_roots", {})),
+            rejected_roots=dict(data.get("rejected_roots", {})),
         )
 
     def snapshot(self) -> RegistrarState:
@@ -98,3 +107,5 @@ class RegistrarState:
         self.devices = snapshot.devices
         self.revoked_roots = snapshot.revoked_roots
         self.rotation = snapshot.rotation
+        self.waiting_roots = snapshot.waiting_roots
+        self.rejected_roots = snapshot.rejected_roots
