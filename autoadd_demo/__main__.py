@@ -33,7 +33,7 @@ from autoadd_device.files import STATE, write_atomic
 from autoadd_vendor.cli import main as vendor
 from custom_components.autoadd.protocol.chain import decode_chain, issue_link, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
-from custom_components.autoadd.protocol.home_key import parse_home_key
+from custom_components.autoadd.protocol.home_key import parse_home_keys
 from custom_components.autoadd.protocol.keys import private_key_from_pem
 
 from .hass import REPO, HomeAssistantClient, HomeAssistantError, HomeAssistantProcess, write_config
@@ -89,7 +89,7 @@ def make_devices(home_key: str) -> dict[str, str]:
     handover = issue_link(
         signer=seller,
         head=head,
-        owners=[parse_home_key(home_key)],
+        owners=list(parse_home_keys(home_key)),
         reason=LinkReason.HANDOVER,
         issued_at=int(time.time()),
     )

@@ -5,6 +5,7 @@
     autoadd-vendor invoice --vendor DIR DEVICE_DIR --home AAHK1-...   (one --home per owner, up to 8)
     autoadd-vendor inspect FILE [--root root.pem]
     autoadd-vendor home-key --out home.key                    a home key pair and its home key string
+                            [--recovery-out recovery.txt]     ... and a recovery key (AAHK2 string)
 
 Nothing is left half-written: every file is written atomically, and a command that fails writes nothing.
 """
@@ -35,7 +36,7 @@ from custom_components.autoadd.protocol.certificates import (
 )
 from custom_components.autoadd.protocol.chain import issue_invoice
 from custom_components.autoadd.protocol.errors import AutoAddError
-from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_key
+from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_keys
 from custom_components.autoadd.protocol.idevid import device_id_for
 from custom_components.autoadd.protocol.keys import (
     KeyType,
@@ -52,6 +53,7 @@ from custom_components.autoadd.protocol.manufacturer import (
     make_root_certificate,
     make_signer_certificate,
 )
+from custom_components.autoadd.protocol.recovery_key import format_recovery_key
 
 from .describe import describe
 
@@ -158,16 +160,17 @@ def cmd_provision(args: argparse.Namespace) -> None:
         print(f"{folder}  device id {device_id_for(key.public_key()).hex()}")
 
 
-def _home_key(text: str) -> PublicKey:
+def _home_keys(text: str) -> tuple[PublicKey, ...]:
+    """The keys a home key string names: the home key, and the home's recovery key if it has one."""
     try:
-        return parse_home_key(text)
+        return parse_home_keys(text)
     except AutoAddError as err:
         raise VendorError(f"--home {text!r}: {err.detail}") from err
 
 
 def cmd_invoice(args: argparse.Namespace) -> None:
     """Issue a device's invoice to the buyer's home key string(s)."""
-    owners = [_home_key(text) for text in args.home]
+    owners = [key for text in args.home for key in _home_keys(text)]
     signer_key = _read_key(args.vendor / SIGNER_KEY)
     signer = _read_cert(args.vendor / SIGNER_CERT)
     cert_path = args.device / IDEVID_CHAIN
@@ -218,7 +221,13 @@ def cmd_home_key(args: argparse.Namespace) -> None:
         key = generate_private_key(KeyType(args.key_type))
         write_atomic(args.out, private_key_to_pem(key), mode=0o600)
         public = key.public_key()
-    print(format_home_key(public))
+    recovery = None
+    if args.recovery_out:
+        _refuse_existing([args.recovery_out], args.force)
+        recovery_key = generate_private_key(KeyType(args.key_type))
+        write_atomic(args.recovery_out, (format_recovery_key(recovery_key) + "\n").encode(), mode=0o600)
+        recovery = recovery_key.public_key()
+    print(format_home_key(public, recovery))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     home.add_argument("--key-type", choices=key_types, default="ed25519", help="key type (default ed25519)")
     home.add_argument("--key-file", type=Path, help="print the string for this existing PEM key instead")
     home.add_argument("--force", action="store_true", help="replace an existing --out file")
+    home.add_argument(
+        "--recovery-out",
+        type=Path,
+        help="also make a recovery key, write its recovery key string (AARK1-...) here, and print the home "
+        "key string naming both keys (AAHK2-...)",
+    )
     home.set_defaults(run=cmd_home_key)
     return parser
 

@@ -36,6 +36,7 @@ from tests.vectors_extra import (
     home_key_groups,
     http_group,
     links_group,
+    recovery_group,
     root_offer_group,
 )
 from tests.vectors_forge import compressed_spki, flip_signature, high_s, resize_signature, sign_raw, tamper
@@ -312,7 +313,14 @@ def build(key_type: KeyType) -> dict[str, Any]:
         "cbor": cbor_group(),
     }
     vectors["root_offer"] = root_offer_group(vectors["certificates"])
+    vectors["keys"]["recovery"] = _key(recovery_key(key_type))
+    vectors["recovery"] = recovery_group(scene.home_a, recovery_key(key_type))
     return vectors
+
+
+def recovery_key(key_type: KeyType) -> PrivateKey:
+    """The vector home A's recovery key."""
+    return fixed_key(f"vector recovery key {key_type.value}", key_type)
 
 
 def render(vectors: dict[str, Any]) -> str:
@@ -336,6 +344,11 @@ def main() -> None:
     else:  # its signatures are randomised: only the groups made from its own certificates are renewed
         kept = json.loads(p256.read_text())
         kept["root_offer"] = root_offer_group(kept["certificates"])
+        kept["http"] = http_group()
+        scene = make_scene(KeyType.P256)  # its keys are fixed; only its signatures are drawn anew
+        kept["home_key_strings_valid"], kept["home_key_strings_invalid"] = home_key_groups(scene)
+        kept["keys"]["recovery"] = _key(recovery_key(KeyType.P256))
+        kept["recovery"] = recovery_group(scene.home_a, recovery_key(KeyType.P256))
         p256.write_text(render(kept))
 
 

@@ -26,6 +26,7 @@ from custom_components.autoadd.protocol.manufacturer import (
     make_device_ca_certificate,
     make_idevid_certificate,
 )
+from custom_components.autoadd.protocol.recovery_key import format_recovery_key
 from custom_components.autoadd.protocol.transport import HTTP_STATUS, error_body
 from tests.factory import NOW, NOW_TS, fixed_key
 from tests.vectors_scene import DEVICE_NONCE_2, MODEL, REGISTRAR_NONCE_2, Scene, certificate_inputs
@@ -151,9 +152,9 @@ def device_ca_group(
     return group, certificates, keys, inputs
 
 
-def _home_key_text(body: bytes, checksum: bytes) -> str:
+def _home_key_text(body: bytes, checksum: bytes, prefix: str = "AAHK1") -> str:
     text = base64.b32encode(body + checksum).decode().rstrip("=")
-    return "-".join(["AAHK1", *(text[i : i + 5] for i in range(0, len(text), 5))])
+    return "-".join([prefix, *(text[i : i + 5] for i in range(0, len(text), 5))])
 
 
 def _home_key_checksum(body: bytes) -> bytes:
@@ -188,7 +189,8 @@ def home_key_groups(scene: Scene) -> tuple[list[dict[str, str]], list[dict[str, 
         ("two neighbouring characters swapped", "AAHK1-" + data[1] + data[0] + data[2:], "checksum"),
         (f"{char} written as {look_alikes[char]}", "AAHK1-" + look_alike, "characters"),
         ("a non-ASCII long s (U+017F) that upper-cases to S", good[:-1] + "\u017f", "characters"),
-        ("prefix AAHK2", "AAHK2" + good[5:], "prefix"),
+        ("prefix AAHK3", "AAHK3" + good[5:], "prefix"),
+        ("prefix AAHK2 (a home key and a recovery key) with one key", "AAHK2" + good[5:], "length"),
         ("no prefix", data, "prefix"),
         ("the last five characters missing", "AAHK1" + cleaned[:-5], "length"),
         # 60 and 61 are both key lengths: one character off the other type's length fails the checksum.
@@ -202,6 +204,44 @@ def home_key_groups(scene: Scene) -> tuple[list[dict[str, str]], list[dict[str, 
         ("P-256 type, x not on the curve", _bad_point(), "key"),
     ]
     return valid, [{"name": n, "input": t, "reason": r} for n, t, r in invalid]
+
+
+def recovery_group(home: PrivateKey, recovery: PrivateKey) -> dict[str, Any]:
+    """The recovery key (§5.1): its string, the home key string naming it with home A (AAHK2, §5), and
+    strings of each kind refused by reason. Keys and strings are deterministic for both key types."""
+    text = format_recovery_key(recovery)
+    data = text[len("AARK1-") :].replace("-", "")
+    with_recovery = format_home_key(home.public_key(), recovery.public_key())
+    both = with_recovery[len("AAHK2-") :].replace("-", "")
+    raw = base64.b32decode(both + "=" * (-len(both) % 8))[:-4]
+    same_twice = raw[: len(raw) // 2] * 2  # the vector's two keys are of one type: the home key, twice
+    invalid_recovery = [
+        ("a typo", "AARK1" + ("B" if data[7] == "A" else "A").join((data[:7], data[8:])), "checksum"),
+        ("a home key string", format_home_key(home.public_key()), "prefix"),
+        ("the last group missing", "AARK1" + data[:-5], "length"),
+        ("type byte 3 with a good checksum", _recovery_text(b"\x03" + bytes(32)), "key_type"),
+        ("P-256 scalar 0", _recovery_text(b"\x02" + bytes(32)), "key"),
+    ]
+    invalid_both = [
+        ("AAHK2 with one key's body", "AAHK2" + format_home_key(home.public_key())[5:], "length"),
+        ("the same key twice", _home_key_text(same_twice, _home_key_checksum(same_twice), "AAHK2"), "key"),
+        ("prefix AAHK3", "AAHK3" + with_recovery[5:], "prefix"),
+    ]
+    return {
+        "recovery_key_string": text,
+        "home_key_string_with_recovery": with_recovery,
+        "recovery_key_strings_invalid": [
+            {"name": n, "input": t, "reason": r} for n, t, r in invalid_recovery
+        ],
+        "home_key_strings_with_recovery_invalid": [
+            {"name": n, "input": t, "reason": r} for n, t, r in invalid_both
+        ],
+    }
+
+
+def _recovery_text(body: bytes) -> str:
+    checksum = hashlib.sha256(b"AutoAdd recovery key" + body).digest()[:4]
+    return "AARK1" + base64.b32encode(body + checksum).decode("ascii").rstrip("=")
 
 
 def _length_reason(length: int) -> str:

@@ -28,7 +28,7 @@ from .options_base import (
     device_select,
 )
 from .protocol.errors import AutoAddError, HomeKeyStringError, NotOwnerError, UntrustedManufacturerError
-from .protocol.home_key import parse_home_key
+from .protocol.home_key import parse_home_keys
 from .protocol.keys import PublicKey, fingerprint, format_fingerprint
 from .registrar.handover import HandOver, cancel_hand_over, hand_over
 from .registrar.ownership import Transfer, accept_transfer, read_transfer, remove
@@ -58,7 +58,7 @@ class HandOverSteps(OptionsSteps):
     """Hand-overs out of this home and into it."""
 
     _device_id: str
-    _new_owner: PublicKey
+    _new_owner: tuple[PublicKey, ...]
     _transfer: Transfer
 
     def _pending(self) -> list[DeviceRecord]:
@@ -84,7 +84,7 @@ class HandOverSteps(OptionsSteps):
         reason = {"reason": ""}
         if user_input is not None:
             try:
-                self._new_owner = parse_home_key(user_input[CONF_NEW_OWNER])
+                self._new_owner = parse_home_keys(user_input[CONF_NEW_OWNER])
             except HomeKeyStringError as err:
                 errors[CONF_NEW_OWNER] = "invalid_home_key_string"
                 reason["reason"] = shown(err.detail, Place.MARKDOWN)  # quotes what was pasted
@@ -115,7 +115,7 @@ class HandOverSteps(OptionsSteps):
             {
                 "device": device_label(record),
                 "this_home": format_fingerprint(self._registrar.home.fingerprint),
-                "new_owner": format_fingerprint(fingerprint(self._new_owner)),
+                "new_owner": format_fingerprint(fingerprint(self._new_owner[0])),
             }
         )
         errors: dict[str, str] = {}

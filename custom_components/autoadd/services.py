@@ -13,7 +13,7 @@ import voluptuous as vol
 
 from .const import DOMAIN
 from .protocol.errors import HomeKeyStringError
-from .protocol.home_key import parse_home_key
+from .protocol.home_key import parse_home_keys
 from .registrar.core import Registrar
 from .registrar.handover import hand_over
 from .registrar.ports import StepError
@@ -67,7 +67,7 @@ async def _hand_over(call: ServiceCall) -> ServiceResponse:
     if autoadd_id is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="unknown_device")
     try:
-        new_owner = parse_home_key(call.data[ATTR_NEW_OWNER])
+        new_owner = parse_home_keys(call.data[ATTR_NEW_OWNER])
     except HomeKeyStringError as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,

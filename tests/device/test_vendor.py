@@ -13,9 +13,10 @@ from autoadd_device.device import ReferenceDevice
 from autoadd_vendor.cli import main
 from custom_components.autoadd.protocol.certificates import certificate_to_der, load_pem_certificates
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
-from custom_components.autoadd.protocol.home_key import parse_home_key
+from custom_components.autoadd.protocol.home_key import parse_home_key, parse_home_keys
 from custom_components.autoadd.protocol.idevid import verify_idevid
 from custom_components.autoadd.protocol.keys import fingerprint, format_fingerprint
+from custom_components.autoadd.protocol.recovery_key import parse_recovery_key
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
@@ -262,3 +263,28 @@ def test_provision_ships_the_root_unless_told_not_to(
     shipped = tmp_path / "with" / "SN0001" / "root.pem"
     assert shipped.read_bytes() == (vendor / "root.pem").read_bytes()
     assert not (tmp_path / "without" / "SN0001" / "root.pem").exists()
+
+
+def test_a_home_key_with_a_recovery_key_invoices_both(
+    vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """home-key --recovery-out prints the AAHK2 string naming both keys; invoice --home with it names
+    both as owners (§5, §5.1); the recovery key string file reads back as the recovery key."""
+    devices = tmp_path / "devices"
+    assert (
+        run(["provision", "--vendor", str(vendor), "--out", str(devices), "--model", "Lamp 1"], capsys)[0]
+        == 0
+    )
+    code, out, _ = run(
+        ["home-key", "--out", str(tmp_path / "home.key"), "--recovery-out", str(tmp_path / "rk.txt")], capsys
+    )
+    assert code == 0
+    text = out.strip()
+    assert text.startswith("AAHK2-")
+    home, recovery = parse_home_keys(text)
+    assert parse_recovery_key((tmp_path / "rk.txt").read_text()).public_key() == recovery
+    assert (tmp_path / "rk.txt").stat().st_mode & 0o777 == 0o600
+    assert run(["invoice", "--vendor", str(vendor), str(devices / "SN0001"), "--home", text], capsys)[0] == 0
+    links = decode_chain((devices / "SN0001" / "invoice.cbor").read_bytes())
+    head = verify_chain(links, roots=None, now=dt.datetime.now(dt.UTC)).head
+    assert head.owner_fingerprints == (fingerprint(home), fingerprint(recovery))

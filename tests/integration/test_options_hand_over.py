@@ -114,6 +114,29 @@ async def test_hand_over_pushed_to_an_online_device(
     assert loaded.options == {}
 
 
+async def test_hand_over_to_a_home_with_a_recovery_key_names_both(
+    hass: HomeAssistant, loaded: MockConfigEntry, devices: Callable[..., Any], home: PrivateKey
+) -> None:
+    """The buyer's string names its home key and its recovery key (AAHK2, §5): the hand-over link names
+    both as owners, in that order; the confirm step shows the home key's fingerprint."""
+    buyer, recovery = fixed_key("buyer home"), fixed_key("buyer recovery")
+    device: RunningDevice = await devices([home])
+    await onboard(hass, loaded, device)
+    device_id = device.spec.device_id.hex()
+
+    result = await open_options(hass, loaded, "hand_over")
+    text = format_home_key(buyer.public_key(), recovery.public_key())
+    result = await submit(hass, result, {"device": device_id, "new_owner": text})
+    assert placeholders(result)["new_owner"] == format_fingerprint(fingerprint(buyer.public_key()))
+    result = await submit(hass, result, {"confirm": True})
+    assert result["reason"] == "handed_over"
+    assert device.device is not None
+    assert device.device.chain.head.owner_fingerprints == (
+        fingerprint(buyer.public_key()),
+        fingerprint(recovery.public_key()),
+    )
+
+
 async def test_hand_over_to_an_offline_device_gives_a_transfer_file(
     hass: HomeAssistant,
     loaded: MockConfigEntry,

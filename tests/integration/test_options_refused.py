@@ -210,5 +210,5 @@ async def test_trusting_another_manufacturer_keeps_a_counterfeit_refused(
 
     second_acme = certificate_to_pem(forger.root).decode()
     await options_step(hass, loaded, "add_manufacturer", {"pem": second_acme})
-    assert record.refusal is None
+    assert registrar_of(loaded).state.devices[fake.spec.device_id.hex()].refusal is None
     assert ir.async_get(hass).async_get_issue(DOMAIN, "counterfeit_devices") is None

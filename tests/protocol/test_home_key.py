@@ -10,7 +10,12 @@ import pytest
 
 from custom_components.autoadd.protocol import home_key
 from custom_components.autoadd.protocol.errors import HomeKeyStringError
-from custom_components.autoadd.protocol.home_key import PREFIX, format_home_key, parse_home_key
+from custom_components.autoadd.protocol.home_key import (
+    PREFIX,
+    format_home_key,
+    parse_home_key,
+    parse_home_keys,
+)
 from custom_components.autoadd.protocol.keys import KeyType, PublicKey, key_type_of, public_key_to_bytes
 from tests.factory import fixed_key
 
@@ -108,16 +113,17 @@ def test_case_space_and_dash_insensitive(key_type: KeyType, spell: object) -> No
 # --- Refusals, each with its reason ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["", "AAHK", "AAHK2-AAAAA", "BAHK1-AAAAA", "AAKH1-AAAAA", "1AAHK-AAAAA"])
+@pytest.mark.parametrize("text", ["", "AAHK", "AAHK3-AAAAA", "BAHK1-AAAAA", "AAKH1-AAAAA", "1AAHK-AAAAA"])
 def test_prefix(text: str) -> None:
-    """A string that does not start with AAHK1 is refused with reason `prefix`."""
+    """A string that does not start with AAHK1 or AAHK2 is refused with reason `prefix`."""
     assert _reason(text) == "prefix"
 
 
 def test_prefix_of_a_valid_key_with_another_version() -> None:
     """A valid body behind another prefix is still refused with reason `prefix`."""
     text = format_home_key(_public(KeyType.ED25519))
-    assert _reason("AAHK2" + text[5:]) == "prefix"
+    assert _reason("AAHK3" + text[5:]) == "prefix"
+    assert _reason("AAHK2" + text[5:]) == "length"  # one key's body where two are named
 
 
 @pytest.mark.parametrize(
@@ -237,3 +243,51 @@ def test_error_message_carries_code_and_detail() -> None:
     assert str(err.value).startswith("invalid_home_key_string: ")
     assert err.value.reason == "prefix"
     assert err.value.index is None
+
+
+# --- AAHK2: the home key and the recovery key -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("home_type", list(KeyType))
+@pytest.mark.parametrize("recovery_type", list(KeyType))
+def test_a_string_naming_a_recovery_key_round_trips(home_type: KeyType, recovery_type: KeyType) -> None:
+    """AAHK2 names the home key, then the recovery key; every spelling AAHK1 allows parses."""
+    home, recovery = _public(home_type), _public(recovery_type, "recovery")
+    text = format_home_key(home, recovery)
+    assert text.startswith("AAHK2-")
+    assert len(text.replace("-", "")) - 5 in (112, 114, 116)
+    parsed = parse_home_keys(text.lower().replace("-", " "))
+    assert [public_key_to_bytes(k) for k in parsed] == [
+        public_key_to_bytes(home),
+        public_key_to_bytes(recovery),
+    ]
+    assert [public_key_to_bytes(k) for k in parse_home_keys(format_home_key(home))] == [
+        public_key_to_bytes(home)
+    ]
+
+
+def test_one_key_is_asked_for_where_a_recovery_key_is_named() -> None:
+    """parse_home_key (one key) refuses AAHK2 rather than dropping the recovery key."""
+    text = format_home_key(_public(KeyType.ED25519), _public(KeyType.ED25519, "recovery"))
+    assert _reason(text) == "prefix"
+
+
+def _two_key_reason(body: bytes, prefix: str = "AAHK2") -> str:
+    text = base64.b32encode(body + home_key._checksum(body)).decode("ascii").rstrip("=")
+    with pytest.raises(HomeKeyStringError) as err:
+        parse_home_keys(prefix + text)
+    return err.value.reason
+
+
+def test_two_key_strings_are_refused_with_their_reason() -> None:
+    """The same key twice; an unknown second type; a checksum typo; a body of three keys' length."""
+    key = bytes.fromhex("01") + bytes(range(32))
+    key_b = bytes.fromhex("01") + bytes(range(1, 33))
+    assert _two_key_reason(key + key) == "key"
+    assert _two_key_reason(key + b"\x03" + key_b[1:]) == "key_type"
+    assert _two_key_reason(key + key_b + key_b) == "length"
+    good = format_home_key(_public(KeyType.ED25519), _public(KeyType.ED25519, "recovery")).replace("-", "")
+    typo = good[:40] + ("A" if good[40] != "A" else "B") + good[41:]
+    with pytest.raises(HomeKeyStringError) as err:
+        parse_home_keys(typo)
+    assert err.value.reason == "checksum"

@@ -36,10 +36,11 @@ from custom_components.autoadd.protocol.chain import (
 )
 from custom_components.autoadd.protocol.const import ContentType, Label
 from custom_components.autoadd.protocol.encoding import loads
-from custom_components.autoadd.protocol.errors import AutoAddError, HomeKeyStringError
+from custom_components.autoadd.protocol.errors import AutoAddError, HomeKeyStringError, RecoveryKeyStringError
 from custom_components.autoadd.protocol.handshake import DeviceResponder, RegistrarHandshake, read_hello
-from custom_components.autoadd.protocol.home_key import parse_home_key
+from custom_components.autoadd.protocol.home_key import parse_home_key, parse_home_keys
 from custom_components.autoadd.protocol.keys import KeyType, PrivateKey, fingerprint, private_key_from_pem
+from custom_components.autoadd.protocol.recovery_key import format_recovery_key, parse_recovery_key
 from custom_components.autoadd.protocol.transport import (
     BASE_PATH,
     HTTP_STATUS,
@@ -420,3 +421,32 @@ def test_invalid_root_offers(name: str, case: dict[str, Any]) -> None:
     """Offers that are no root are refused with their code; a registrar then asks nothing."""
     with _refused(case["error"], case["name"]):
         read_root_offer(bytes.fromhex(case["input"]))
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_recovery_key_strings(name: str) -> None:
+    """The recovery key string is the vector recovery key; AAHK2 names home A, then that key (§5, §5.1)."""
+    vec = _load(name)
+    group = vec["recovery"]
+    recovery = parse_recovery_key(group["recovery_key_string"])
+    assert fingerprint(recovery.public_key()).hex() == vec["keys"]["recovery"]["fingerprint"]
+    assert format_recovery_key(_key(vec, "recovery")) == group["recovery_key_string"]
+    keys = parse_home_keys(group["home_key_string_with_recovery"])
+    assert [fingerprint(key).hex() for key in keys] == [
+        vec["keys"]["home_a"]["fingerprint"],
+        vec["keys"]["recovery"]["fingerprint"],
+    ]
+
+
+@pytest.mark.parametrize(("name", "case"), _cases("recovery.recovery_key_strings_invalid"))
+def test_invalid_recovery_key_strings(name: str, case: dict[str, Any]) -> None:
+    with pytest.raises(RecoveryKeyStringError) as caught:
+        parse_recovery_key(case["input"])
+    assert (caught.value.code, caught.value.reason) == ("invalid_recovery_key_string", case["reason"])
+
+
+@pytest.mark.parametrize(("name", "case"), _cases("recovery.home_key_strings_with_recovery_invalid"))
+def test_invalid_home_key_strings_with_recovery(name: str, case: dict[str, Any]) -> None:
+    with pytest.raises(HomeKeyStringError) as caught:
+        parse_home_keys(case["input"])
+    assert (caught.value.code, caught.value.reason) == ("invalid_home_key_string", case["reason"])

@@ -149,6 +149,12 @@ class HomeKeyStringError(AutoAddError):
         super().__init__(detail)
 
 
+class RecoveryKeyStringError(HomeKeyStringError):
+    """A recovery key string that does not parse; `reason` as for a home key string."""
+
+    code = "invalid_recovery_key_string"
+
+
 # --- Chains ---------------------------------------------------------------------------------------------
 
 
@@ -251,6 +257,7 @@ ERRORS_BY_CODE: dict[str, type[AutoAddError]] = {
         IDevIDMismatchError,
         InvalidKeyError,
         HomeKeyStringError,
+        RecoveryKeyStringError,
         OwnersError,
         SignerNotOwnerError,
         PreviousHashError,

@@ -47,6 +47,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "unsupported_algorithm": 400,
     "invalid_key": 400,
     "invalid_home_key_string": 400,
+    "invalid_recovery_key_string": 400,
     "invalid_owners": 400,
     "bad_signature": 403,
     "untrusted_manufacturer": 403,

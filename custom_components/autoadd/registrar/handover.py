@@ -3,6 +3,7 @@ cancelled by a link that keeps this home the owner, confirmed by the device's re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 import logging
 from typing import TYPE_CHECKING
@@ -41,8 +42,13 @@ def extend_base(registrar: Registrar, record: DeviceRecord) -> VerifiedChain:
     return verify_chain(held_links(record)[:-1], roots=None, now=registrar.clock())
 
 
-async def hand_over(registrar: Registrar, device_id: str, new_owner: PublicKey) -> HandOver:
-    """Sign a hand-over of a device to a new owner, store it, and deliver it if the device answers."""
+async def hand_over(
+    registrar: Registrar, device_id: str, new_owner: PublicKey | Sequence[PublicKey]
+) -> HandOver:
+    """Sign a hand-over of a device to a new owner, store it, and deliver it if the device answers.
+    `new_owner` is the keys the new owner's home key string names: its home key, and its recovery key
+    if it has one (AAHK2, §5); the link names them all."""
+    new_owners = [new_owner] if not isinstance(new_owner, Sequence) else list(new_owner)
     record = registrar.state.devices.get(device_id)
     if record is not None and record.phase is Phase.KEY_LOST:
         raise StepError("key_lost")
@@ -50,7 +56,7 @@ async def hand_over(registrar: Registrar, device_id: str, new_owner: PublicKey) 
         raise StepError("unknown_device")
     if record.change is not None and record.change.kind is not ChangeKind.ROTATE:
         raise StepError("handover_in_progress")
-    if fingerprint(new_owner) in registrar.keys.fingerprints():
+    if any(fingerprint(key) in registrar.keys.fingerprints() for key in new_owners):
         raise StepError("own_key")
     chain = held_chain(registrar, record)
     signer = registrar.keys.signer_for(chain.head.owners)
@@ -59,7 +65,7 @@ async def hand_over(registrar: Registrar, device_id: str, new_owner: PublicKey) 
     link = issue_link(
         signer=signer,
         head=chain.head,
-        owners=[new_owner],
+        owners=new_owners,
         reason=LinkReason.HANDOVER,
         issued_at=registrar.timestamp(),
     )
@@ -68,7 +74,7 @@ async def hand_over(registrar: Registrar, device_id: str, new_owner: PublicKey) 
         kind=ChangeKind.HANDOVER,
         links=[*(before.links if before else []), link],
         at=registrar.now(),
-        new_owner=fingerprint(new_owner).hex(),
+        new_owner=fingerprint(new_owners[0]).hex(),
         rotation=before.rotation if before else False,
     )
     try:
