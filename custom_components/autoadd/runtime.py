@@ -35,6 +35,7 @@ ISSUE_KEYS = {
     "clone": "cloned_device",
     "counterfeit": "counterfeit_device",
     "manufacturer": "approve_manufacturer",
+    "manufacturers_full": "manufacturers_full",
 }
 
 

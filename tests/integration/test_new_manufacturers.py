@@ -11,11 +11,15 @@ from unittest.mock import patch
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.autoadd.device_client import DeviceClient
 from custom_components.autoadd.protocol.certificates import certificate_to_pem
 from custom_components.autoadd.protocol.keys import PrivateKey, format_fingerprint
+from custom_components.autoadd.registrar import new_manufacturers
+from custom_components.autoadd.registrar.manufacturers import add_root
 from custom_components.autoadd.storage import REGISTRAR_STORE
 from tests.factory import Manufacturer
 
@@ -229,3 +233,60 @@ async def test_a_decided_approval_aborts(
         result = await choose(hass_client, result["flow_id"], "approve")
     assert result["type"] == "abort"
     assert result["reason"] == "no_longer_waiting"
+
+
+async def test_devices_past_the_cap_are_counted_as_more(
+    hass: HomeAssistant, repairs: MockConfigEntry, offering: Start, stranger: Manufacturer, home: PrivateKey
+) -> None:
+    """A root keeps at most MAX_DEVICES_PER_ROOT devices to try; the approval says there are more."""
+    with patch.object(new_manufacturers, "MAX_DEVICES_PER_ROOT", 2):
+        for n in range(3):
+            await device_announces(hass, repairs, await offering(stranger, [home], f"IN000{n}"))
+        entry = registrar_of(repairs).state.waiting_roots[root_id(stranger)]
+        assert len(entry["devices"]) == 2
+        assert (
+            new_manufacturers.placeholders(registrar_of(repairs), root_id(stranger))["count"] == "2 or more"
+        )
+
+
+@pytest.mark.parametrize(
+    "trusted_name", ["initech", "Initech ", "Ini\u200btech", "\uff29\uff2e\uff29\uff34\uff25\uff23\uff28"]
+)
+async def test_a_look_alike_name_is_a_same_name(
+    hass: HomeAssistant,
+    hass_storage_with_home: dict[str, Any],
+    entry: MockConfigEntry,
+    trusted: list[dict[str, str]],
+    offering: Start,
+    stranger: Manufacturer,
+    home: PrivateKey,
+    trusted_name: str,
+) -> None:
+    """Case, spaces, zero-width and full-width forms do not make another name."""
+    trusted[0]["name"] = trusted_name
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await device_announces(hass, entry, await offering(stranger, [home]))
+    shown = new_manufacturers.placeholders(registrar_of(entry), root_id(stranger))
+    assert shown["same_name"] == "yes"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_root_trusted_while_its_offer_is_read_onboards_the_device(
+    hass: HomeAssistant, repairs: MockConfigEntry, offering: Start, stranger: Manufacturer, home: PrivateKey
+) -> None:
+    """The owner trusts the root (by hand) while the registrar fetches the device's offer: the proof is
+    read again under the trusted roots and the device is added in that same attempt (O6)."""
+    device = await offering(stranger, [home])
+    registrar = registrar_of(repairs)
+    fetch = DeviceClient.root
+
+    async def owner_trusts_meanwhile(client: DeviceClient) -> bytes:
+        answer = await fetch(client)
+        add_root(registrar, stranger.root, "Initech")
+        return answer
+
+    with patch.object(DeviceClient, "root", owner_trusts_meanwhile):
+        await device_announces(hass, repairs, device)
+    assert registered(hass, device.spec.device_id.hex()) is not None
+    assert registrar.state.waiting_roots == {}

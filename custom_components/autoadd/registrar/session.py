@@ -77,8 +77,14 @@ async def prove(
     except UntrustedManufacturerError as err:
         if type(err) is not UntrustedManufacturerError:  # a counterfeit's chain claims a trusted root
             raise
-        await new_manufacturers.offer(
-            registrar, conn, session=session, bundle=bundle, where=(device_id, address), refused=err
+        proven = await new_manufacturers.offer(
+            registrar,
+            conn,
+            session=session,
+            bundle=bundle,
+            where=(device_id, address),
+            refused=err,
+            off_loop=len(bundle) > OFF_LOOP_SIZE,
         )
     if proven.device_id.hex() != device_id:
         raise WrongDeviceError(f"the device announced {device_id[:12]} but proved another identity")
