@@ -187,7 +187,7 @@ async def _measure(run: Run) -> None:
         owner = await HomeAssistantClient.onboard(session, run.hass.url, "bench", secrets.token_urlsafe(12))
         client = await _long_lived(owner)
         await _running(client)
-        entry_id, home_key = await set_up_registrar(client)
+        entry_id, home_key, _ = await set_up_registrar(client)
         started = time.perf_counter()
         make_devices(run.workdir / "vendor", run.workdir / "devices", home_key, burst_n)
         run.say(f"{burst_n} devices provisioned and invoiced in {time.perf_counter() - started:.1f} s")

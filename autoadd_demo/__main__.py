@@ -3,12 +3,13 @@
     scripts/demo               run the scenario, then keep Home Assistant running until Ctrl-C
     scripts/demo --headless    run the scenario and exit 0 when every outcome is as expected
 
-The scenario: a manufacturer (made with autoadd-vendor) ships three devices invoiced to the demo home, one
-device handed over to the demo home by a second home (approved by the owner), one device whose
-invoice is forged (signed under a root that copies the trusted manufacturer's name), and one device from
-a second manufacturer the home does not trust yet, whose root the owner approves when asked. Everything
-the demo starts is stopped, and everything it creates is under the git-ignored demo/ folder, removed at
-the next run.
+The scenario: the home is set up with a recovery key. A manufacturer (made with autoadd-vendor) ships three
+devices invoiced to the demo home, one device handed over to the demo home by a second home (approved by
+the owner), one device whose invoice is forged (signed under a root that copies the trusted
+manufacturer's name), and one device from a second manufacturer the home does not trust yet, whose root
+the owner approves when asked. Then that Home Assistant is lost with no backup: a new one restores the
+home from the recovery key, and every device comes back. Everything the demo starts is stopped, and
+everything it creates is under the git-ignored demo/ folder, removed at the next run.
 """
 
 from __future__ import annotations
@@ -58,6 +59,31 @@ def quiet_vendor(*args: str) -> str:
     if code:
         raise SystemExit(f"demo: autoadd-vendor {' '.join(args)} failed")
     return out.getvalue().strip()
+
+
+async def lost_and_restored(
+    hass: HomeAssistantProcess,
+    session: aiohttp.ClientSession,
+    password: str,
+    args: argparse.Namespace,
+    recovery: str,
+) -> tuple[HomeAssistantProcess, HomeAssistantClient]:
+    """The Home Assistant is lost with no backup: a new one (its own configuration, nothing carried
+    over) is set up by restoring the home from its recovery key, and trusts Acme again."""
+    say("Home Assistant is lost, with no backup; a new one is set up from the printed recovery key")
+    await hass.stop()
+    config = DEMO / "config-new"
+    write_config(config, port=args.port, adapters=hass.adapters)
+    new = HomeAssistantProcess(config, args.port, allow_loopback=hass.allow_loopback, adapters=hass.adapters)
+    await new.start()
+    client = await HomeAssistantClient.onboard(session, new.url, "demo", password)
+    results = await client.config_flow(
+        "autoadd",
+        [{"home_name": "Demo home", "key_type": "ed25519", "restore": True}, {"recovery_key": recovery}, {}],
+    )
+    say(f"restored: the new home key string is {results[2]['description_placeholders']['home_key']}")
+    await trust(client, results[-1]["result"]["entry_id"])
+    return new, client
 
 
 def make_devices(home_key: str) -> dict[str, str]:
@@ -110,12 +136,21 @@ def make_devices(home_key: str) -> dict[str, str]:
     return expected
 
 
-async def set_up_registrar(client: HomeAssistantClient) -> tuple[str, str]:
-    """The AutoAdd config flow as the UI runs it; then trust the manufacturer. Returns (entry id, key)."""
-    results = await client.config_flow("autoadd", [{"home_name": "Demo home", "key_type": "ed25519"}, {}])
-    home_key = results[1]["description_placeholders"]["home_key"]
+def typed_back(form: dict[str, Any]) -> dict[str, Any]:
+    """What the owner types on the recovery key's page: its last group, from what they wrote down."""
+    return {"confirm_characters": form["description_placeholders"]["recovery_key"][-5:]}
+
+
+async def set_up_registrar(client: HomeAssistantClient) -> tuple[str, str, str]:
+    """The AutoAdd config flow as the UI runs it, making a recovery key. Returns (entry id, home key
+    string, recovery key string)."""
+    results = await client.config_flow(
+        "autoadd", [{"home_name": "Demo home", "key_type": "ed25519"}, typed_back, {}]
+    )
+    recovery = results[1]["description_placeholders"]["recovery_key"]
+    home_key = results[2]["description_placeholders"]["home_key"]
     entry_id = results[-1]["result"]["entry_id"]
-    return entry_id, home_key
+    return entry_id, home_key, recovery
 
 
 async def trust(client: HomeAssistantClient, entry_id: str) -> None:
@@ -124,9 +159,11 @@ async def trust(client: HomeAssistantClient, entry_id: str) -> None:
     await client.options_flow(entry_id, [{"next_step_id": "add_manufacturer"}, {"name": "Acme", "pem": pem}])
 
 
-def observed(diagnostics: dict[str, Any], serial_of: dict[str, str], asked: set[str]) -> dict[str, str]:
+def observed(
+    diagnostics: dict[str, Any], serial_of: dict[str, str], asked: set[str], *, added: str = "onboarded"
+) -> dict[str, str]:
     """What Home Assistant reports per serial number (`asked`: devices whose manufacturer waited for the
-    owner)."""
+    owner; `added`: the word for a device this home holds, "restored" after a restore)."""
     states: dict[str, str] = {}
     for refusal in diagnostics["refused"]:
         states[serial_of.get(refusal["device_id"], refusal["device_id"][:8])] = f"refused: {refusal['code']}"
@@ -136,9 +173,9 @@ def observed(diagnostics: dict[str, Any], serial_of: dict[str, str], asked: set[
         serial = serial_of.get(device["device_id"], device["device_id"][:8])
         events = [event["event"] for event in diagnostics["history"].get(device["device_id"], [])]
         if device["device_id"] in asked:
-            states[serial] = "manufacturer approved, then onboarded"
+            states[serial] = f"manufacturer approved, then {added}"
         else:
-            states[serial] = "approval, then onboarded" if "approved" in events else "onboarded"
+            states[serial] = f"approval, then {added}" if "approved" in events else added
     return states
 
 
@@ -155,9 +192,14 @@ def serials() -> dict[str, str]:
 
 
 async def watch(
-    client: HomeAssistantClient, entry_id: str, expected: dict[str, str], wait_seconds: float
+    client: HomeAssistantClient,
+    entry_id: str,
+    expected: dict[str, str],
+    wait_seconds: float,
+    added: str = "onboarded",
 ) -> dict[str, str]:
-    """Follow Home Assistant until every device has its expected outcome (or time runs out)."""
+    """Follow Home Assistant until every device has its expected outcome (or time runs out), deciding
+    what its owner is asked as the owner would."""
     serial_of = serials()
     seen: dict[str, str] = {}
     approved: set[str] = set()
@@ -168,7 +210,7 @@ async def watch(
     while loop.time() < deadline:
         diagnostics = await client.diagnostics(entry_id)
         asked |= {r["device_id"] for r in diagnostics["refused"] if r["code"] == "unknown_manufacturer"}
-        now = observed(diagnostics, serial_of, asked)
+        now = observed(diagnostics, serial_of, asked, added=added)
         for serial, state in sorted(now.items()):
             if seen.get(serial) != state:
                 say(f"Home Assistant: {serial} {state}")
@@ -230,7 +272,7 @@ async def run(
     args: argparse.Namespace, network: VirtualNetwork | None, address: str, adapters: list[str]
 ) -> int:
     """The whole demo."""
-    hass = HomeAssistantProcess(DEMO / "config", args.port, allow_loopback=network is None)
+    hass = HomeAssistantProcess(DEMO / "config", args.port, allow_loopback=network is None, adapters=adapters)
     devices: asyncio.subprocess.Process | None = None
     try:
         write_config(DEMO / "config", port=args.port, adapters=adapters)
@@ -240,8 +282,8 @@ async def run(
         async with aiohttp.ClientSession() as session:
             client = await HomeAssistantClient.onboard(session, hass.url, "demo", password)
             say(f"Home Assistant is up at {hass.url} (user demo, password {password})")
-            entry_id, home_key = await set_up_registrar(client)
-            say(f"AutoAdd set up; the home key string is {home_key}")
+            entry_id, home_key, recovery = await set_up_registrar(client)
+            say(f"AutoAdd set up with a recovery key; the home key string is {home_key}")
             expected = make_devices(home_key)
             await trust(client, entry_id)
             say("Acme's root is trusted; provisioned 5 Acme devices and 1 Globex device with autoadd-vendor")
@@ -268,6 +310,18 @@ async def run(
             say("devices switched on: they announce _autoadd._tcp.local. over mDNS")
             seen = await watch(client, entry_id, expected, args.timeout)
             ok = summary(expected, seen)
+            if ok:
+                hass, client = await lost_and_restored(hass, session, password, args, recovery)
+                entry_id = (await client.get("/api/config/config_entries/entry?domain=autoadd"))[0][
+                    "entry_id"
+                ]
+                restored = {
+                    serial: outcome.replace("onboarded", "restored") for serial, outcome in expected.items()
+                }
+                seen = await watch(client, entry_id, restored, args.timeout, added="restored")
+                ok = summary(restored, seen)
+                await client.options_flow(entry_id, [{"next_step_id": "finish_restore"}, {"confirm": True}])
+                say("owner finishes the restore: Home Assistant forgets the recovery key")
             if not args.headless:
                 print(f"Home Assistant keeps running at {hass.url} (user demo, password {password}).")
                 print("Ctrl-C stops everything.")

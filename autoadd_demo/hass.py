@@ -9,7 +9,7 @@ finished through the onboarding API, so an owner account exists and the frontend
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import contextlib
 import json
 import os
@@ -103,9 +103,12 @@ class HomeAssistantProcess:
     `allow_loopback` sets AUTOADD_ALLOW_LOOPBACK=1 in its environment: without a network namespace the
     demo's devices listen on 127.0.0.1, which the registrar otherwise refuses to contact."""
 
-    def __init__(self, config: Path, port: int, *, allow_loopback: bool = True) -> None:
-        """Not started yet."""
+    def __init__(
+        self, config: Path, port: int, *, allow_loopback: bool = True, adapters: list[str] | None = None
+    ) -> None:
+        """Not started yet (`adapters`: the network adapters its configuration names)."""
         self.config = config
+        self.adapters = adapters
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.allow_loopback = allow_loopback
@@ -214,10 +217,14 @@ class HomeAssistantClient:
                 raise HomeAssistantError(f"GET {path}: {r.status} {await r.text()}")
             return await r.json()
 
-    async def config_flow(self, handler: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run a config flow through the steps a user would submit; return every result."""
+    async def config_flow(
+        self, handler: str, steps: list[dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Run a config flow through the steps a user would submit (each a form's data, or what to submit
+        given the form shown, as a user who reads it); return every result."""
         results = [await self.post("/api/config/config_entries/flow", {"handler": handler})]
-        for data in steps:
+        for step in steps:
+            data = step(results[-1]) if callable(step) else step
             results.append(await self.post(f"/api/config/config_entries/flow/{results[-1]['flow_id']}", data))
         return results
 

@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_ASK_ABOUT_MANUFACTURERS, CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .discovery import AutoAddBrowser
+from .recovery_steps import async_raise_restoring
 from .registrar.core import Registrar
 from .registrar.migration import NewerStoreError
 from .registrar.ownership import reachability, remove, restore_kept
@@ -80,6 +81,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> b
         clock=dt_util.utcnow,
     )
     registrar.ask_about_manufacturers = entry.options.get(CONF_ASK_ABOUT_MANUFACTURERS, True)
+    async_raise_restoring(hass, keys)  # the owner is reminded while the recovery key is held
     try:
         if restore_kept(registrar):
             await registrar.commit(lambda: None)  # the kept records are in the registrar store first

@@ -134,6 +134,16 @@ class AutoAddBrowser:
             self._browser = None
 
     @callback
+    def async_replay(self) -> None:
+        """Hand on again what the names known to be AutoAdd devices announce (from the cache, or by a
+        query): after the owner changed what this home can accept (a restore), they need not wait for
+        their next announcement."""
+        if self._zeroconf is None:
+            return
+        for name in list(self._named):
+            self._on_change(self._zeroconf, SERVICE_TYPE, name, ServiceStateChange.Added)
+
+    @callback
     def _on_change(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:

@@ -42,7 +42,7 @@ class HomeKeyQrView(HomeAssistantView):
         keys = await async_load_home_keys(hass)
         if keys is None:
             return web.Response(status=HTTPStatus.NOT_FOUND)
-        svg = home_key_svg(format_home_key(keys.current.key.public_key()))
+        svg = home_key_svg(format_home_key(*keys.owner_keys()))
         return web.Response(body=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 

@@ -22,10 +22,11 @@ from .const import CONF_ASK_ABOUT_MANUFACTURERS, CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .home_key_view import home_key_placeholders
 from .options_base import device_label
 from .options_handover import HandOverSteps, when
+from .options_recovery import RecoveryOptions
 from .options_trust import TrustSteps
 from .protocol.home_key import format_home_key
 from .protocol.keys import format_fingerprint
-from .registrar.keys import HomeKey
+from .registrar.keys import HomeKeys
 from .registrar.ports import StepError
 from .registrar.rotation import rotate_home_key, rotation_progress
 from .registrar.text import Place, shown
@@ -36,6 +37,9 @@ CONF_DESTROY_OLD_KEY = "destroy_old_key"
 MENU = [
     "home_key",
     "rotate_home_key",
+    "recovery_key",
+    "restore_from_recovery_key",
+    "finish_restore",
     "hand_over",
     "pending_hand_overs",
     "accept_transfer",
@@ -51,14 +55,15 @@ SELECTOR = f"component.{DOMAIN}.selector.refusal.options"
 MAX_REFUSED_LISTED = 20
 
 
-def home_key_form_placeholders(hass: HomeAssistant, home: HomeKey) -> dict[str, str]:
-    """The home key string, its fingerprint and its QR code, for a form's description (the set-up flow
-    shows it before the integration's own set-up registered the QR code's view)."""
+def home_key_form_placeholders(hass: HomeAssistant, keys: HomeKeys) -> dict[str, str]:
+    """The home key string (naming the recovery key too, when there is one), the home key's fingerprint
+    and the QR code, for a form's description (the set-up flow shows it before the integration's own
+    set-up registered the QR code's view)."""
     async_register_views(hass)
-    return home_key_placeholders(hass, format_home_key(home.key.public_key()), home.fingerprint)
+    return home_key_placeholders(hass, format_home_key(*keys.owner_keys()), keys.current.fingerprint)
 
 
-class AutoAddOptionsFlow(HandOverSteps, TrustSteps):
+class AutoAddOptionsFlow(HandOverSteps, TrustSteps, RecoveryOptions):
     """Everything the owner manages after setup."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -71,7 +76,7 @@ class AutoAddOptionsFlow(HandOverSteps, TrustSteps):
 
     async def async_step_home_key(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show the home key string and QR code."""
-        return self._finished("home_key", home_key_form_placeholders(self.hass, self._registrar.home))
+        return self._finished("home_key", home_key_form_placeholders(self.hass, self._registrar.keys))
 
     def _rotation_placeholders(self) -> dict[str, str]:
         progress = rotation_progress(self._registrar)
@@ -97,7 +102,7 @@ class AutoAddOptionsFlow(HandOverSteps, TrustSteps):
                     "rotated",
                     {
                         **self._rotation_placeholders(),
-                        **home_key_form_placeholders(self.hass, self._registrar.home),
+                        **home_key_form_placeholders(self.hass, self._registrar.keys),
                     },
                 )
         return self.async_show_form(

@@ -26,8 +26,9 @@ from autoadd_device.files import STATE, write_atomic
 from autoadd_vendor.cli import main as vendor
 from custom_components.autoadd.protocol.chain import decode_chain, issue_link, verify_chain
 from custom_components.autoadd.protocol.const import LinkReason
-from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_key
+from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_keys
 from custom_components.autoadd.protocol.keys import generate_private_key
+from custom_components.autoadd.protocol.recovery_key import parse_recovery_key
 
 from .conftest import StartHass
 
@@ -105,7 +106,7 @@ def make_devices(folder: Path, home_key: str) -> None:
     link = issue_link(
         signer=seller,
         head=head,
-        owners=[parse_home_key(home_key)],
+        owners=list(parse_home_keys(home_key)),
         reason=LinkReason.HANDOVER,
         issued_at=int(time.time()),
     )
@@ -259,12 +260,23 @@ async def test_owner_journey_in_the_real_frontend(
     # Set AutoAdd up through its config flow, as in Settings > Add integration.
     await page.goto(url + "/config/integrations/dashboard/add?domain=autoadd")
     await page.get_by_role("button", name="OK").click()
-    await shows(page, "02-setup", "Set up AutoAdd", "Home key type")
+    await shows(page, "02-setup", "Set up AutoAdd", "Home key type", "Make a recovery key (recommended)")
     await owner.submit()
-    await shows(page, "03-home-key-and-qr", "Give this to the shop", "AAHK1-", "Fingerprint")
+    # The recovery key, shown once: typed back (its last group) before set-up goes on.
+    await shows(page, "03-recovery-key", "print it now", "shown only now", "AARK1-", "last 5 characters")
+    assert await page.locator("img[src*='recovery_qr']").count() == 1
+    recovery = (await page.get_by_text("AARK1-").first.inner_text()).strip()
+    parse_recovery_key(recovery)
+    field = page.get_by_role("textbox", name="Last characters of the recovery key")
+    await field.fill("AAAAA" if not recovery.endswith("AAAAA") else "BBBBB")
+    await owner.submit()
+    await shows(page, "03-recovery-key-mistyped", "not the last characters")
+    await field.fill(recovery[-5:])
+    await owner.submit()
+    await shows(page, "03-home-key-and-qr", "Give this to the shop", "AAHK2-", "Fingerprint")
     assert await page.locator("img[src*='home_key_qr.svg']").count() == 1
-    home_key = (await page.get_by_text("AAHK1-").first.inner_text()).strip()
-    parse_home_key(home_key)
+    home_key = (await page.get_by_text("AAHK2-").first.inner_text()).strip()
+    assert parse_home_keys(home_key)[1] == parse_recovery_key(recovery).public_key()
     await owner.submit()
     entries = await client.get("/api/config/config_entries/entry?domain=autoadd")
     entry_id = entries[0]["entry_id"]
@@ -275,7 +287,7 @@ async def test_owner_journey_in_the_real_frontend(
 
     # The options menu; the home key again, on a page with a Close button only.
     await owner.options("Show the home key")
-    await shows(page, "05-options-home-key", "Give this to the shop", "AAHK1-")
+    await shows(page, "05-options-home-key", "Give this to the shop", "AAHK2-")
     assert await page.get_by_role("button", name="Submit").count() == 0
     await owner.close()
 
@@ -403,7 +415,7 @@ async def test_owner_journey_in_the_real_frontend(
         # Rotating the home key: the new key, and what is still moving.
         await owner.options("Rotate the home key")
         await owner.submit()
-        await shows(page, "18-rotated", "The new home key is in use", "AAHK1-")
+        await shows(page, "18-rotated", "The new home key is in use", "AAHK2-")
         await owner.close()
         buyer = format_home_key(generate_private_key().public_key())
 

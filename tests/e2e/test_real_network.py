@@ -40,7 +40,9 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float, what: str)
 
 async def set_up(client: HomeAssistantClient, root_pem: str) -> tuple[str, str]:
     """AutoAdd through its config flow, then trust the manufacturer; returns (entry id, home key string)."""
-    results = await client.config_flow("autoadd", [{"home_name": "Home", "key_type": "ed25519"}, {}])
+    results = await client.config_flow(
+        "autoadd", [{"home_name": "Home", "key_type": "ed25519", "make_recovery_key": False}, {}]
+    )
     entry_id = results[-1]["result"]["entry_id"]
     await client.options_flow(entry_id, [{"next_step_id": "add_manufacturer"}, {"pem": root_pem}])
     return entry_id, results[1]["description_placeholders"]["home_key"]

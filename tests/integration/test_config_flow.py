@@ -117,9 +117,11 @@ async def test_user_form_offers_a_key_type_when_there_is_no_home_key(
     assert result["errors"] == {}
     assert placeholders(result) == {"existing": "no"}
     shown = fields(result)
-    assert set(shown) == {CONF_HOME_NAME, CONF_KEY_TYPE}
+    assert set(shown) == {CONF_HOME_NAME, CONF_KEY_TYPE, "make_recovery_key", "restore"}
     assert shown[CONF_HOME_NAME].default() == hass.config.location_name
     assert shown[CONF_KEY_TYPE].default() == KeyType.ED25519.value
+    assert shown["make_recovery_key"].default() is True  # recommended; the owner may turn it off
+    assert shown["restore"].default() is False
     assert HOME_KEY_STORE not in hass_storage  # nothing is made before the owner submits
 
 
@@ -130,7 +132,8 @@ async def test_setting_up_makes_a_home_key_and_shows_it(
     """Submitting makes a home key of the chosen type, shows its string, then creates the entry."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_HOME_NAME: "Cottage", CONF_KEY_TYPE: key_type.value}
+        result["flow_id"],
+        {CONF_HOME_NAME: "Cottage", CONF_KEY_TYPE: key_type.value, "make_recovery_key": False},
     )
 
     key = stored_private_key(hass_storage)  # on disk before the flow names it
@@ -157,7 +160,7 @@ async def test_a_home_key_that_cannot_be_stored_is_not_used(
 ) -> None:
     """If the new key cannot be written, the form says so and shows no key; submitting again works."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
-    user_input = {CONF_HOME_NAME: "Cottage", CONF_KEY_TYPE: KeyType.ED25519.value}
+    user_input = {CONF_HOME_NAME: "Cottage", CONF_KEY_TYPE: KeyType.ED25519.value, "make_recovery_key": False}
 
     with patch.object(DurableStore, "_async_write_data", side_effect=OSError("disk full")):
         result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
@@ -165,7 +168,7 @@ async def test_a_home_key_that_cannot_be_stored_is_not_used(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {"base": "storage_failed"}
-    assert set(fields(result)) == {CONF_HOME_NAME, CONF_KEY_TYPE}
+    assert set(fields(result)) == {CONF_HOME_NAME, CONF_KEY_TYPE, "make_recovery_key", "restore"}
     assert HOME_KEY_STORE not in hass_storage
     assert not hass.config_entries.async_entries(DOMAIN)
 
@@ -186,9 +189,11 @@ async def test_setting_up_again_keeps_the_stored_home_key(
         assert result["type"] is FlowResultType.FORM
         assert result["step_id"] == "user"
         assert placeholders(result) == {"existing": "yes"}
-        assert set(fields(result)) == {CONF_HOME_NAME}
+        assert set(fields(result)) == {CONF_HOME_NAME, "make_recovery_key", "restore"}
 
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_HOME_NAME: "Home"})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_HOME_NAME: "Home", "make_recovery_key": False}
+        )
         assert_shows_home_key(result, home)
 
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
@@ -232,10 +237,10 @@ async def test_a_discovered_device_offers_to_set_up_autoadd(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
-    assert set(fields(result)) == {CONF_HOME_NAME, CONF_KEY_TYPE}
+    assert set(fields(result)) == {CONF_HOME_NAME, CONF_KEY_TYPE, "make_recovery_key", "restore"}
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_HOME_NAME: "Flat", CONF_KEY_TYPE: "ed25519"}
+        result["flow_id"], {CONF_HOME_NAME: "Flat", CONF_KEY_TYPE: "ed25519", "make_recovery_key": False}
     )
     assert_shows_home_key(result, stored_private_key(hass_storage))
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
@@ -283,6 +288,9 @@ async def test_options_menu(hass: HomeAssistant, loaded: MockConfigEntry) -> Non
     assert result["menu_options"] == [
         "home_key",
         "rotate_home_key",
+        "recovery_key",
+        "restore_from_recovery_key",
+        "finish_restore",
         "hand_over",
         "pending_hand_overs",
         "accept_transfer",
@@ -315,7 +323,7 @@ async def test_the_owners_own_set_up_goes_ahead_while_a_discovery_offer_is_open(
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_HOME_NAME: "Flat", CONF_KEY_TYPE: "ed25519"}
+        result["flow_id"], {CONF_HOME_NAME: "Flat", CONF_KEY_TYPE: "ed25519", "make_recovery_key": False}
     )
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})

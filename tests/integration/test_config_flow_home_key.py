@@ -179,7 +179,8 @@ async def test_the_set_up_flow_shows_a_qr_code_that_loads(
     assert await async_setup_component(hass, "http", {})
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_HOME_NAME: "Cottage", CONF_KEY_TYPE: KeyType.ED25519.value}
+        result["flow_id"],
+        {CONF_HOME_NAME: "Cottage", CONF_KEY_TYPE: KeyType.ED25519.value, "make_recovery_key": False},
     )
     assert result["step_id"] == "home_key"
     link = placeholders(result)["qr_code"].removeprefix("![QR code](").removesuffix(")")

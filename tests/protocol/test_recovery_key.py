@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.autoadd.protocol.errors import HomeKeyStringError, RecoveryKeyStringError
@@ -17,6 +18,8 @@ from custom_components.autoadd.protocol.recovery_key import (
     parse_recovery_key,
 )
 from tests.factory import fixed_key
+
+REASONS = {"prefix", "characters", "length", "checksum", "key_type", "key"}
 
 
 def _reason(text: str) -> str:
@@ -85,3 +88,34 @@ def test_the_public_part_is_what_the_home_key_string_names() -> None:
     text = format_home_key(home.public_key(), parse_recovery_key(format_recovery_key(key)).public_key())
 
     assert public_key_to_bytes(parse_home_keys(text)[1]) == public_key_to_bytes(key.public_key())
+
+
+@given(
+    st.text(max_size=200)
+    | st.builds(lambda s: "AARK1" + s, st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567-", max_size=80))
+)
+def test_any_text_parses_or_says_why(text: str) -> None:
+    """Whatever is typed, the recovery key string parser returns a key or its own error, never another."""
+    reason = "parsed"
+    try:
+        parse_recovery_key(text)
+    except RecoveryKeyStringError as err:
+        reason = err.reason
+    assert reason in {"parsed", *REASONS}
+
+
+@given(
+    st.builds(
+        lambda s: "AAHK2" + s,
+        st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=110, max_size=118),
+    )
+)
+def test_any_two_key_string_parses_or_says_why(text: str) -> None:
+    """The same for home key strings naming two keys."""
+    reason, count = "parsed", 2
+    try:
+        count = len(parse_home_keys(text))
+    except HomeKeyStringError as err:
+        reason = err.reason
+    assert reason in {"parsed", *REASONS}
+    assert count == 2

@@ -1,4 +1,5 @@
-"""The home's keys: the current one, one staged by a rotation in progress, and the retired ones.
+"""The home's keys: the current one, one staged by a rotation in progress, the retired ones, and the
+public part of the home's recovery key (its private part only while the home is restored from it).
 
 Plain data with a JSON form; where it is kept (and how durably) is the storage adapter's job.
 """
@@ -17,7 +18,9 @@ from custom_components.autoadd.protocol.keys import (
     generate_private_key,
     private_key_from_pem,
     private_key_to_pem,
+    public_key_from_pem,
     public_key_of,
+    public_key_to_pem,
 )
 
 
@@ -96,6 +99,40 @@ class RetiredKey:
 
 
 @dataclass
+class RecoveryKey:
+    """The home's recovery key: a co-owner of every device this home owns, whose private key the owner
+    keeps on paper. Home Assistant holds the private key only while the owner restores the home with it
+    (typed back in), to move devices to a new home key; never otherwise."""
+
+    public: PublicKey
+    created_at: str
+    key: PrivateKey | None = None
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The recovery key's fingerprint."""
+        return fingerprint(self.public)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Stored form (the private key only while restoring)."""
+        return {
+            "public_pem": public_key_to_pem(self.public).decode(),
+            "created_at": self.created_at,
+            "private_pem": private_key_to_pem(self.key).decode() if self.key is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Read the stored form."""
+        pem = data.get("private_pem")
+        return cls(
+            public=public_key_from_pem(data["public_pem"].encode()),
+            created_at=data["created_at"],
+            key=private_key_from_pem(pem.encode()) if pem else None,
+        )
+
+
+@dataclass
 class HomeKeys:
     """Everything the private key store holds.
 
@@ -107,6 +144,19 @@ class HomeKeys:
     staged: HomeKey | None = None
     retired: list[RetiredKey] = field(default_factory=list)
     kept: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recovery: RecoveryKey | None = None
+
+    def owner_keys(self) -> list[PublicKey]:
+        """The keys an invoice names for this home (its home key string's): the home key, then the
+        recovery key if there is one."""
+        keys = [public_key_of(self.current.key)]
+        return [*keys, self.recovery.public] if self.recovery is not None else keys
+
+    def with_recovery(self) -> set[bytes]:
+        """This home's keys and its recovery key: whose links are this home's own (§14.3, §14.8). The
+        recovery key is not in fingerprints(): to every other rule it is a co-owner."""
+        known = self.fingerprints()
+        return known | {self.recovery.fingerprint} if self.recovery is not None else known
 
     def signing_keys(self) -> list[PrivateKey]:
         """Every private key this home still holds, current first."""
@@ -135,6 +185,7 @@ class HomeKeys:
             "staged": self.staged.as_dict() if self.staged is not None else None,
             "retired": [old.as_dict() for old in self.retired],
             "kept": self.kept,
+            "recovery": self.recovery.as_dict() if self.recovery is not None else None,
         }
 
     @classmethod
@@ -148,4 +199,5 @@ class HomeKeys:
             staged=HomeKey.from_dict(staged) if staged else None,
             retired=[RetiredKey.from_dict(old) for old in data.get("retired", [])],
             kept=dict(data.get("kept", {})),
+            recovery=RecoveryKey.from_dict(data["recovery"]) if data.get("recovery") else None,
         )

@@ -107,7 +107,7 @@ async def offer(
     except AutoAddError as err:
         _LOGGER.debug("Device %s: its proof fails under the root it offers: %s", device_id[:12], err.code)
         raise refused from None
-    if not set(proven.chain.head.owner_fingerprints) & registrar.keys.fingerprints():
+    if not set(proven.chain.head.owner_fingerprints) & registrar.keys.with_recovery():
         raise refused  # O9: not this home's device; its owner's registrar may ask
     _wait(registrar, cert, proven, address)
     raise UnknownManufacturerError("the device's manufacturer waits for the owner's approval")

@@ -18,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from custom_components.autoadd.protocol.chain import VerifiedChain, extend, issue_link
-from custom_components.autoadd.protocol.const import LinkReason
+from custom_components.autoadd.protocol.const import MAX_OWNERS, LinkReason
 from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.keys import PrivateKey, PublicKey, fingerprint
 
@@ -46,17 +46,34 @@ class RotationProgress:
     pending: int
 
 
-def _rotated_owners(head_owners: tuple[PublicKey, ...], ours: set[bytes], new: PublicKey) -> list[PublicKey]:
-    """The head's owners with this home's keys replaced by the new one (co-owners stay, in order)."""
+def _rotated_owners(
+    head_owners: tuple[PublicKey, ...],
+    ours: set[bytes],
+    new: PublicKey,
+    *,
+    recovery: PublicKey | None = None,
+    drop: frozenset[bytes] = frozenset(),
+) -> list[PublicKey]:
+    """The head's owners with this home's keys replaced by the new one (co-owners stay, in order). The
+    home's `recovery` key stays, or is added after the new key when the head does not name it yet (if
+    there is room); keys in `drop` (a recovery key the owner removed) are left out."""
     owners: list[PublicKey] = []
     for owner in head_owners:
+        if fingerprint(owner) in drop:
+            continue
         key = new if fingerprint(owner) in ours else owner
         if fingerprint(key) not in {fingerprint(o) for o in owners}:
             owners.append(key)
+    named = {fingerprint(o) for o in owners}
+    if recovery is not None and fingerprint(recovery) not in named and len(owners) < MAX_OWNERS:
+        after_new = next((i for i, o in enumerate(owners) if fingerprint(o) == fingerprint(new)), -1) + 1
+        owners.insert(after_new, recovery)
     return owners
 
 
-def _rotate_change(registrar: Registrar, record: DeviceRecord, new: HomeKey) -> PendingChange | None:
+def _rotate_change(
+    registrar: Registrar, record: DeviceRecord, new: HomeKey, drop: frozenset[bytes] = frozenset()
+) -> PendingChange | None:
     """The device's change once the rotation link is added (None: this home cannot sign for it)."""
     if record.phase in (Phase.HANDED_OVER, Phase.KEY_LOST) or not held_links(record):
         return None
@@ -65,6 +82,7 @@ def _rotate_change(registrar: Registrar, record: DeviceRecord, new: HomeKey) -> 
     except AutoAddError:
         return None
     change, ours, now = record.change, registrar.keys.fingerprints(), registrar.now()
+    recovery = registrar.keys.recovery.public if registrar.keys.recovery is not None else None
     if change is not None and change.kind is ChangeKind.HANDOVER:
         base = extend_base(registrar, record)
         signer = registrar.keys.signer_for(base.head.owners)
@@ -73,7 +91,9 @@ def _rotate_change(registrar: Registrar, record: DeviceRecord, new: HomeKey) -> 
         rotate = issue_link(
             signer=signer,
             head=base.head,
-            owners=_rotated_owners(base.head.owners, ours, new.key.public_key()),
+            owners=_rotated_owners(
+                base.head.owners, ours, new.key.public_key(), recovery=recovery, drop=drop
+            ),
             reason=LinkReason.ROTATE,
             issued_at=registrar.timestamp(),
         )
@@ -99,7 +119,7 @@ def _rotate_change(registrar: Registrar, record: DeviceRecord, new: HomeKey) -> 
     rotate = issue_link(
         signer=signer,
         head=chain.head,
-        owners=_rotated_owners(chain.head.owners, ours, new.key.public_key()),
+        owners=_rotated_owners(chain.head.owners, ours, new.key.public_key(), recovery=recovery, drop=drop),
         reason=LinkReason.ROTATE,
         issued_at=registrar.timestamp(),
     )
@@ -121,8 +141,12 @@ def rotation_progress(registrar: Registrar) -> RotationProgress:
     return RotationProgress(moved=moved, pending=pending)
 
 
-async def rotate_home_key(registrar: Registrar, *, destroy_old: bool) -> RotationProgress:
-    """Make a new home key and sign, for every device this home owns, a link moving it to the new key."""
+async def rotate_home_key(
+    registrar: Registrar, *, destroy_old: bool, drop: frozenset[bytes] = frozenset()
+) -> RotationProgress:
+    """Make a new home key and sign, for every device this home owns, a link moving it to the new key,
+    with the home's recovery key as a co-owner (added where it is not yet one); `drop`: keys the links
+    leave out (a recovery key the owner removed)."""
     keys = registrar.keys
     if keys.staged is not None:
         raise StepError("rotation_in_progress")
@@ -137,7 +161,7 @@ async def rotate_home_key(registrar: Registrar, *, destroy_old: bool) -> Rotatio
     plan = {
         device_id: change
         for device_id, record in registrar.state.devices.items()
-        if (change := _rotate_change(registrar, record, new)) is not None
+        if (change := _rotate_change(registrar, record, new, drop)) is not None
     }
 
     def sign() -> None:
@@ -287,12 +311,21 @@ async def sign_rotation_for(
     present on top of the `proven` one): sign a rotation now, stored before it is sent."""
     if (known := registrar.state.devices.get(device_id)) is not None and known.change is not None:
         return
+    keys = registrar.keys
+    recovery = keys.recovery
+    if recovery is not None and signer is recovery.key:  # a restore (§14.8): the new home key and the
+        owners = [keys.current.key.public_key(), recovery.public]  # recovery key, nobody else
+    else:
+        owners = _rotated_owners(
+            chain.head.owners,
+            keys.fingerprints(),
+            keys.current.key.public_key(),
+            recovery=recovery.public if recovery is not None else None,
+        )
     link = issue_link(
         signer=signer,
         head=chain.head,
-        owners=_rotated_owners(
-            chain.head.owners, registrar.keys.fingerprints(), registrar.home.key.public_key()
-        ),
+        owners=owners,
         reason=LinkReason.ROTATE,
         issued_at=registrar.timestamp(),
     )

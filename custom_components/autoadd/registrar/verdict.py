@@ -117,23 +117,15 @@ def judge_proof(  # noqa: PLR0911 - one return per verdict, in the order they ar
     ours = keys.fingerprints()
     owners = set(extended.head.owner_fingerprints)
     if not owners & ours:
-        if _continues_beyond_us(chain, keys):
-            stored_owners = set(record.owners_bytes())
-            new = tuple(o for o in extended.head.owner_fingerprints if o not in stored_owners)
-            return KeyLost(new or extended.head.owner_fingerprints)
-        if record.chain and set(record.owners_bytes()) & ours and record.phase in ACCEPTED:
-            return Left()
-        outdated = record.phase is Phase.APPROVED and bool(record.approval and record.approval.transfer)
-        return Refuse(
-            NotOwnerError("the device's chain does not name this home as a current owner"), outdated
-        )
-    signer = keys.signer_for(extended.head.owners)
+        return _not_ours(record, chain, extended, keys)
+    signer = keys.signer_for(extended.head.owners) or _restoring(keys, owners)
     if signer is None:
         return KeyLost(tuple(o for o in extended.head.owner_fingerprints if o in ours))
     if signer is not keys.current.key and not owners & {keys.current.fingerprint}:
         return Rotate(signer, extended)
-    origin = previous_owner(extended, ours)
-    if origin is not None and not _approved(record, extended, ours):
+    own = keys.with_recovery()  # links the recovery key signed are this home's own (§14.8)
+    origin = previous_owner(extended, own)
+    if origin is not None and not _approved(record, extended, own):
         if record.phase is Phase.REJECTED and record.approval and record.approval.head in seen:
             return Refuse(NotOwnerError("the owner rejected this hand-over"))
         return AskOwner(origin)
@@ -148,3 +140,27 @@ def _approved(record: DeviceRecord, chain: VerifiedChain, ours: set[bytes]) -> b
     approval = record.approval
     seen = {d.hex() for d in chain.digests}
     return record.phase is Phase.APPROVED and approval is not None and approval.head in seen
+
+
+def _not_ours(record: DeviceRecord, chain: VerifiedChain, extended: VerifiedChain, keys: HomeKeys) -> Verdict:
+    """The proven head names none of this home's keys: restored from the recovery key, a key it lost,
+    a device that left it, or someone else's."""
+    ours, owners = keys.fingerprints(), set(extended.head.owner_fingerprints)
+    if (restore := _restoring(keys, owners)) is not None:
+        return Rotate(restore, extended)  # restoring (§14.8): the recovery key moves it to this home
+    if _continues_beyond_us(chain, keys):
+        stored_owners = set(record.owners_bytes())
+        new = tuple(o for o in extended.head.owner_fingerprints if o not in stored_owners)
+        return KeyLost(new or extended.head.owner_fingerprints)
+    if record.chain and set(record.owners_bytes()) & ours and record.phase in ACCEPTED:
+        return Left()
+    outdated = record.phase is Phase.APPROVED and bool(record.approval and record.approval.transfer)
+    return Refuse(NotOwnerError("the device's chain does not name this home as a current owner"), outdated)
+
+
+def _restoring(keys: HomeKeys, owners: set[bytes]) -> PrivateKey | None:
+    """The recovery key, when this home is being restored with it and it owns the device (§14.8)."""
+    recovery = keys.recovery
+    if recovery is not None and recovery.key is not None and recovery.fingerprint in owners:
+        return recovery.key
+    return None

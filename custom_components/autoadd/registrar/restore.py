@@ -1,0 +1,66 @@
+"""Restoring a home with its recovery key (§14.8): while the owner lets this registrar hold the recovery
+key's private part, a device whose head names the recovery key and none of this home's keys is moved to
+the current home key by a rotation link the recovery key signs (verdict.py, rotation.py); finishing
+forgets the private part. Nothing else here: the recovery key is a co-owner to every other rule."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from custom_components.autoadd.protocol.errors import NotOwnerError
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+
+from .keys import RecoveryKey, utcnow
+from .ports import PersistError, StepError
+from .record import Phase
+
+if TYPE_CHECKING:
+    from .core import Registrar
+    from .keys import HomeKeys
+
+
+def hold(keys: HomeKeys, key: PrivateKey) -> None:
+    """Hold the recovery key's private part (the caller writes the keys before anything uses it)."""
+    if keys.recovery is not None and keys.recovery.fingerprint != fingerprint(key.public_key()):
+        raise StepError("not_this_home")
+    created = keys.recovery.created_at if keys.recovery is not None else utcnow().isoformat()
+    keys.recovery = RecoveryKey(public=key.public_key(), created_at=created, key=key)
+
+
+async def start_restore(registrar: Registrar, key: PrivateKey) -> list[str]:
+    """Hold the recovery key on disk; devices refused as someone else's (they may be this home's under a
+    lost key) and devices whose key is lost are tried again. Returns the ids to try at once (the rest are
+    tried when they are next announced)."""
+    keys = registrar.keys
+    previous = keys.recovery
+    hold(keys, key)
+    try:
+        await registrar.persistence.save_keys(keys)
+    except PersistError as err:
+        keys.recovery = previous
+        raise StepError("storage_failed") from err
+    now: list[str] = []
+    for record in registrar.state.devices.values():
+        if record.phase is Phase.KEY_LOST:
+            now.append(record.device_id)
+        elif (
+            record.refusal is not None and record.refusal.code == NotOwnerError.code and not record.is_member
+        ):
+            record.refusal = None  # its next announcement is tried, with the recovery key at hand
+            registrar.changed(record.device_id)
+    for device_id in now:
+        registrar.try_now(device_id)
+    return now
+
+
+async def finish_restore(registrar: Registrar) -> None:
+    """Forget the recovery key's private part; the public part stays (it is still a co-owner)."""
+    recovery = registrar.keys.recovery
+    if recovery is None or recovery.key is None:
+        raise StepError("not_restoring")
+    held, recovery.key = recovery.key, None
+    try:
+        await registrar.persistence.save_keys(registrar.keys)
+    except PersistError as err:
+        recovery.key = held
+        raise StepError("storage_failed") from err
