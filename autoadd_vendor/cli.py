@@ -217,13 +217,15 @@ def cmd_home_key(args: argparse.Namespace) -> None:
         except AutoAddError as err:
             raise VendorError(f"{args.key_file}: {err.detail}") from err
     else:
-        _refuse_existing([args.out], args.force)
+        if args.recovery_out is not None and args.recovery_out.resolve() == args.out.resolve():
+            raise VendorError("--recovery-out must name another file than --out")
+        _refuse_existing([args.out, *([args.recovery_out] if args.recovery_out else [])], args.force)
         key = generate_private_key(KeyType(args.key_type))
         write_atomic(args.out, private_key_to_pem(key), mode=0o600)
         public = key.public_key()
     recovery = None
     if args.recovery_out:
-        _refuse_existing([args.recovery_out], args.force)
+        _refuse_existing([args.recovery_out], args.force)  # checked again with --key-file
         recovery_key = generate_private_key(KeyType(args.key_type))
         write_atomic(args.recovery_out, (format_recovery_key(recovery_key) + "\n").encode(), mode=0o600)
         recovery = recovery_key.public_key()

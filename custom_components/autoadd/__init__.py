@@ -17,7 +17,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_ASK_ABOUT_MANUFACTURERS, CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .discovery import AutoAddBrowser
-from .recovery_steps import async_raise_restoring
+from .recovery_steps import RESTORING_ISSUE, async_raise_restoring
 from .registrar.core import Registrar
 from .registrar.migration import NewerStoreError
 from .registrar.ownership import reachability, remove, restore_kept
@@ -159,6 +159,10 @@ async def async_remove_entry(hass: HomeAssistant, entry: AutoAddConfigEntry) -> 
         return
     if keys is not None:
         keys.kept = {**keys.kept, **reachability(state)}
+        if keys.recovery is not None and keys.recovery.key is not None:  # a restore ends with the entry
+            keys.recovery.key = None
+            keys.recovery = keys.confirmed_recovery()
+            ir.async_delete_issue(hass, DOMAIN, RESTORING_ISSUE)
         try:
             await stores.save_keys(keys)
         except PersistError:

@@ -86,7 +86,7 @@ class AutoAddConfigFlow(RecoverySteps, ConfigFlow, domain=DOMAIN):
                     self._keys = keys
             if self._keys is not None:
                 self._data[CONF_KEY_TYPE] = self._keys.current.key_type.value
-                if user_input.get(CONF_MAKE_RECOVERY_KEY) and self._keys.recovery is None:
+                if existing is None and user_input.get(CONF_MAKE_RECOVERY_KEY):
                     return await self.async_step_new_recovery_key()
                 return await self.async_step_home_key()
         schema: dict[Any, Any] = {vol.Required(CONF_HOME_NAME, default=self.hass.config.location_name): str}
@@ -98,7 +98,7 @@ class AutoAddConfigFlow(RecoverySteps, ConfigFlow, domain=DOMAIN):
                     mode=SelectSelectorMode.LIST,
                 )
             )
-        if existing is None or existing.recovery is None:
+        if existing is None:  # over kept keys, Configure makes one: a rotation adds it to their devices
             schema[vol.Required(CONF_MAKE_RECOVERY_KEY, default=True)] = BooleanSelector()
         schema[vol.Required(CONF_RESTORE, default=False)] = BooleanSelector()
         return self.async_show_form(

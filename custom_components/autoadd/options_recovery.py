@@ -19,7 +19,7 @@ from .recovery_steps import (
 from .registrar.keys import RecoveryKey
 from .registrar.ports import StepError
 from .registrar.restore import finish_restore, start_restore
-from .registrar.rotation import RotationProgress, rotate_home_key
+from .registrar.rotation import RotationProgress, rotate_home_key, rotation_progress
 
 
 class RecoveryOptions(OptionsSteps, RecoverySteps):
@@ -36,14 +36,13 @@ class RecoveryOptions(OptionsSteps, RecoverySteps):
         if user_input is not None:
             if errors := confirm_errors(user_input):
                 return self._remove_form(recovery, errors)
-            previous, self._registrar.keys.recovery = recovery, None
             try:
-                progress = await rotate_home_key(
-                    self._registrar, destroy_old=False, drop=frozenset({recovery.fingerprint})
-                )
+                progress = await rotate_home_key(self._registrar, destroy_old=False, recovery=(None,))
             except StepError as err:
-                self._registrar.keys.recovery = previous
-                return self._remove_form(recovery, {"base": err.reason})
+                if err.reason != "rotation_unfinished":  # signed: finished at the next start
+                    return self._remove_form(recovery, {"base": err.reason})
+                progress = rotation_progress(self._registrar)
+            async_raise_restoring(self.hass, self._registrar.keys)  # a restore in progress ends with it
             return self._finished("recovery_key_removed", self._progress(progress))
         return self._remove_form(recovery, {})
 
@@ -60,13 +59,12 @@ class RecoveryOptions(OptionsSteps, RecoverySteps):
 
     async def _recovery_kept(self, recovery: RecoveryKey) -> ConfigFlowResult:
         """The owner kept the new recovery key: a rotation names it as a co-owner of every device."""
-        keys = self._registrar.keys
-        keys.recovery = recovery
         try:
-            progress = await rotate_home_key(self._registrar, destroy_old=False)
+            progress = await rotate_home_key(self._registrar, destroy_old=False, recovery=(recovery,))
         except StepError as err:
-            keys.recovery = None
-            return self._finished("recovery_key_not_made", {"reason": err.reason})
+            if err.reason != "rotation_unfinished":  # nothing signed, nothing kept
+                return self._finished("recovery_key_not_made", {"reason": err.reason})
+            progress = rotation_progress(self._registrar)  # signed: finished at the next start
         return self._finished(
             "recovery_key_made",
             {**self._progress(progress), "fingerprint": format_fingerprint(recovery.fingerprint)},
@@ -106,10 +104,10 @@ class RecoveryOptions(OptionsSteps, RecoverySteps):
         errors: dict[str, str] = {}
         if user_input is not None and not (errors := confirm_errors(user_input)):
             try:
-                await finish_restore(self._registrar)
+                kept = await finish_restore(self._registrar)
             except StepError as err:
                 errors = {"base": err.reason}
             else:
                 async_raise_restoring(self.hass, keys)
-                return self._finished("restore_finished")
+                return self._finished("restore_finished" if kept else "restore_finished_unused")
         return self.async_show_form(step_id="finish_restore", data_schema=CONFIRM_SCHEMA, errors=errors)

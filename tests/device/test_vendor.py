@@ -288,3 +288,14 @@ def test_a_home_key_with_a_recovery_key_invoices_both(
     links = decode_chain((devices / "SN0001" / "invoice.cbor").read_bytes())
     head = verify_chain(links, roots=None, now=dt.datetime.now(dt.UTC)).head
     assert head.owner_fingerprints == (fingerprint(home), fingerprint(recovery))
+
+
+def test_home_key_and_recovery_key_files_must_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both files are checked before either is written: one path for both is refused, nothing written."""
+    same = tmp_path / "keys.txt"
+    code, _, err = run(["home-key", "--out", str(same), "--recovery-out", str(same)], capsys)
+    assert code != 0
+    assert "another file" in err
+    assert not same.exists()

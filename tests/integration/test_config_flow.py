@@ -189,11 +189,9 @@ async def test_setting_up_again_keeps_the_stored_home_key(
         assert result["type"] is FlowResultType.FORM
         assert result["step_id"] == "user"
         assert placeholders(result) == {"existing": "yes"}
-        assert set(fields(result)) == {CONF_HOME_NAME, "make_recovery_key", "restore"}
+        assert set(fields(result)) == {CONF_HOME_NAME, "restore"}  # a recovery key: from Configure
 
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_HOME_NAME: "Home", "make_recovery_key": False}
-        )
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_HOME_NAME: "Home"})
         assert_shows_home_key(result, home)
 
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {})

@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
 from custom_components.autoadd.protocol import cose
 from custom_components.autoadd.protocol.const import ContentType
-from custom_components.autoadd.protocol.home_key import parse_home_keys
+from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_keys
 from custom_components.autoadd.protocol.keys import (
     PrivateKey,
     fingerprint,
@@ -36,7 +36,7 @@ from tests.reference_device import RunningDevice
 
 from .conftest import device_announces, onboard, registered, registrar_of, rotate, settle, stored
 from .mdns import patched_mdns
-from .test_options_lifecycle import open_options, placeholders, submit
+from .test_options_lifecycle import open_options, placeholders, registrar_writes_fail, submit
 
 
 @pytest.fixture
@@ -425,3 +425,62 @@ async def test_finishing_a_restore_that_cannot_be_written_keeps_holding(
     assert kept.key is not None
     assert ir.async_get(hass).async_get_issue(DOMAIN, "restoring") is not None
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_hand_over_to_this_homes_own_recovery_key_is_refused(
+    hass: HomeAssistant,
+    with_recovery: None,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    recovery: PrivateKey,
+) -> None:
+    """A string naming a buyer and this home's recovery key would let a restore take the sold device back:
+    refused as a hand-over to this home's own key, nothing signed."""
+    device: RunningDevice = await devices([home, recovery])
+    await onboard(hass, loaded, device)
+    result = await open_options(hass, loaded, "hand_over")
+    text = format_home_key(fixed_key("buyer").public_key(), recovery.public_key())
+    result = await submit(hass, result, {"device": device.spec.device_id.hex(), "new_owner": text})
+    if result["step_id"] == "hand_over_confirm":
+        result = await submit(hass, result, {"confirm": True})
+    assert result["errors"] == {"base": "own_key"}
+    assert registrar_of(loaded).state.devices[device.spec.device_id.hex()].change is None
+
+
+async def test_a_recovery_key_that_moved_nothing_is_forgotten_when_the_restore_finishes(
+    hass: HomeAssistant, loaded: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    """A home that knew no recovery key takes a typed one on trust only until it moves a device: finished
+    unused, it is forgotten whole (not named in the home key string, not added by rotations)."""
+    result = await open_options(hass, loaded, "restore_from_recovery_key")
+    result = await submit(hass, result, {"recovery_key": format_recovery_key(fixed_key("typed by mistake"))})
+    assert result["reason"] == "restoring"
+    registrar = registrar_of(loaded)
+    assert registrar.keys.owner_keys() == [registrar.keys.current.key.public_key()]  # not named meanwhile
+    result = await open_options(hass, loaded, "finish_restore")
+    result = await submit(hass, result, {"confirm": True})
+    assert result["reason"] == "restore_finished_unused"
+    assert registrar.keys.recovery is None
+    assert hass_storage[HOME_KEY_STORE]["data"]["recovery"] is None
+
+
+async def test_a_recovery_key_whose_rotation_cannot_be_signed_is_not_kept_on_disk(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The rotation that adds it fails after the key store took the staged key (the registrar store cannot
+    be written): memory and disk both go back to no recovery key."""
+    device: RunningDevice = await devices([home])
+    await onboard(hass, loaded, device)
+    result = await open_options(hass, loaded, "recovery_key")
+    text = placeholders(result)["recovery_key"]
+    with registrar_writes_fail():
+        result = await submit(hass, result, {"confirm_characters": text[-5:]})
+    assert result["reason"] == "recovery_key_not_made"
+    assert registrar_of(loaded).keys.recovery is None
+    assert hass_storage[HOME_KEY_STORE]["data"]["recovery"] is None
+    assert owners_of(device) == (fp(home),)

@@ -123,7 +123,10 @@ def test_prefix_of_a_valid_key_with_another_version() -> None:
     """A valid body behind another prefix is still refused with reason `prefix`."""
     text = format_home_key(_public(KeyType.ED25519))
     assert _reason("AAHK3" + text[5:]) == "prefix"
-    assert _reason("AAHK2" + text[5:]) == "length"  # one key's body where two are named
+    assert _reason("AAHK2" + text[5:]) == "prefix"  # a one-key reader refuses AAHK2 before reading it
+    with pytest.raises(HomeKeyStringError) as err:
+        parse_home_keys("AAHK2" + text[5:])
+    assert err.value.reason == "length"  # one key's body where two are named
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,7 @@ def test_vector_home_key_strings(name: str) -> None:
 def test_invalid_home_key_strings_give_their_reason(name: str, case: dict[str, Any]) -> None:
     """Each bad string is refused as invalid_home_key_string with the reason it names."""
     with pytest.raises(HomeKeyStringError) as caught:
-        parse_home_key(case["input"])
+        parse_home_keys(case["input"])  # a reader of both forms (§5)
     assert (caught.value.code, caught.value.reason) == ("invalid_home_key_string", case["reason"])
 
 

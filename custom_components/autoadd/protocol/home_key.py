@@ -62,10 +62,9 @@ def format_home_key(key: PublicKey, recovery: PublicKey | None = None) -> str:
 
 def parse_home_key(text: str) -> PublicKey:
     """Read a home key string naming one key (AAHK1) back into it, or say exactly what is wrong."""
-    keys = parse_home_keys(text)
-    if len(keys) != 1:
+    if clean(text, (PREFIX, PREFIX_WITH_RECOVERY), "a home key string")[0] != PREFIX:
         raise HomeKeyStringError("prefix", f"this string names a recovery key too; expected {PREFIX}-")
-    return keys[0]
+    return parse_home_keys(text)[0]
 
 
 def clean(

@@ -56,8 +56,8 @@ async def hand_over(
         raise StepError("unknown_device")
     if record.change is not None and record.change.kind is not ChangeKind.ROTATE:
         raise StepError("handover_in_progress")
-    if any(fingerprint(key) in registrar.keys.fingerprints() for key in new_owners):
-        raise StepError("own_key")
+    if any(fingerprint(key) in registrar.keys.with_recovery() for key in new_owners):
+        raise StepError("own_key")  # this home's recovery key too: a restore would take the device back
     chain = held_chain(registrar, record)
     signer = registrar.keys.signer_for(chain.head.owners)
     if signer is None:

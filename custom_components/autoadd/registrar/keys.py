@@ -107,6 +107,9 @@ class RecoveryKey:
     public: PublicKey
     created_at: str
     key: PrivateKey | None = None
+    #: Made by this home, or shown to be its by moving one of its devices; a key typed in to restore
+    #: is not, until then (so a mistaken one is forgotten when the restore finishes).
+    confirmed: bool = True
 
     @property
     def fingerprint(self) -> bytes:
@@ -119,6 +122,7 @@ class RecoveryKey:
             "public_pem": public_key_to_pem(self.public).decode(),
             "created_at": self.created_at,
             "private_pem": private_key_to_pem(self.key).decode() if self.key is not None else None,
+            "confirmed": self.confirmed,
         }
 
     @classmethod
@@ -129,6 +133,7 @@ class RecoveryKey:
             public=public_key_from_pem(data["public_pem"].encode()),
             created_at=data["created_at"],
             key=private_key_from_pem(pem.encode()) if pem else None,
+            confirmed=bool(data.get("confirmed", True)),
         )
 
 
@@ -150,7 +155,12 @@ class HomeKeys:
         """The keys an invoice names for this home (its home key string's): the home key, then the
         recovery key if there is one."""
         keys = [public_key_of(self.current.key)]
-        return [*keys, self.recovery.public] if self.recovery is not None else keys
+        recovery = self.confirmed_recovery()
+        return [*keys, recovery.public] if recovery is not None else keys
+
+    def confirmed_recovery(self) -> RecoveryKey | None:
+        """The recovery key, once it is known to be this home's (what rotations and invoices name)."""
+        return self.recovery if self.recovery is not None and self.recovery.confirmed else None
 
     def with_recovery(self) -> set[bytes]:
         """This home's keys and its recovery key: whose links are this home's own (§14.3, §14.8). The

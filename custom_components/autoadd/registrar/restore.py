@@ -23,8 +23,12 @@ def hold(keys: HomeKeys, key: PrivateKey) -> None:
     """Hold the recovery key's private part (the caller writes the keys before anything uses it)."""
     if keys.recovery is not None and keys.recovery.fingerprint != fingerprint(key.public_key()):
         raise StepError("not_this_home")
-    created = keys.recovery.created_at if keys.recovery is not None else utcnow().isoformat()
-    keys.recovery = RecoveryKey(public=key.public_key(), created_at=created, key=key)
+    known = keys.recovery
+    created = known.created_at if known is not None else utcnow().isoformat()
+    # A key this home did not know is confirmed only once it moves one of its devices (rotation.py).
+    keys.recovery = RecoveryKey(
+        public=key.public_key(), created_at=created, key=key, confirmed=known is not None and known.confirmed
+    )
 
 
 async def start_restore(registrar: Registrar, key: PrivateKey) -> list[str]:
@@ -53,14 +57,21 @@ async def start_restore(registrar: Registrar, key: PrivateKey) -> list[str]:
     return now
 
 
-async def finish_restore(registrar: Registrar) -> None:
-    """Forget the recovery key's private part; the public part stays (it is still a co-owner)."""
-    recovery = registrar.keys.recovery
+async def finish_restore(registrar: Registrar) -> bool:
+    """Forget the recovery key's private part; the public part stays (it is still a co-owner), unless the
+    key moved none of this home's devices (typed by mistake, another home's): then it is forgotten
+    whole. Returns whether it is kept."""
+    keys = registrar.keys
+    recovery = keys.recovery
     if recovery is None or recovery.key is None:
         raise StepError("not_restoring")
-    held, recovery.key = recovery.key, None
+    held = recovery.key
+    recovery.key = None
+    keys.recovery = recovery if recovery.confirmed else None
     try:
-        await registrar.persistence.save_keys(registrar.keys)
+        await registrar.persistence.save_keys(keys)
     except PersistError as err:
         recovery.key = held
+        keys.recovery = recovery
         raise StepError("storage_failed") from err
+    return keys.recovery is not None

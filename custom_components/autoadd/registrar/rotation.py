@@ -24,7 +24,7 @@ from custom_components.autoadd.protocol.keys import PrivateKey, PublicKey, finge
 
 from . import machine
 from .handover import extend_base, held_chain
-from .keys import HomeKey, RetiredKey
+from .keys import HomeKey, RecoveryKey, RetiredKey
 from .machine import digest, held_links
 from .ports import PersistError, StepError
 from .record import ChangeKind, DeviceRecord, PendingChange, Phase
@@ -66,7 +66,9 @@ def _rotated_owners(
             owners.append(key)
     named = {fingerprint(o) for o in owners}
     if recovery is not None and fingerprint(recovery) not in named and len(owners) < MAX_OWNERS:
-        after_new = next((i for i, o in enumerate(owners) if fingerprint(o) == fingerprint(new)), -1) + 1
+        after_new = next(
+            (i + 1 for i, o in enumerate(owners) if fingerprint(o) == fingerprint(new)), len(owners)
+        )
         owners.insert(after_new, recovery)
     return owners
 
@@ -82,7 +84,8 @@ def _rotate_change(
     except AutoAddError:
         return None
     change, ours, now = record.change, registrar.keys.fingerprints(), registrar.now()
-    recovery = registrar.keys.recovery.public if registrar.keys.recovery is not None else None
+    confirmed = registrar.keys.confirmed_recovery()
+    recovery = confirmed.public if confirmed is not None else None
     if change is not None and change.kind is ChangeKind.HANDOVER:
         base = extend_base(registrar, record)
         signer = registrar.keys.signer_for(base.head.owners)
@@ -142,21 +145,28 @@ def rotation_progress(registrar: Registrar) -> RotationProgress:
 
 
 async def rotate_home_key(
-    registrar: Registrar, *, destroy_old: bool, drop: frozenset[bytes] = frozenset()
+    registrar: Registrar, *, destroy_old: bool, recovery: tuple[RecoveryKey | None] | None = None
 ) -> RotationProgress:
     """Make a new home key and sign, for every device this home owns, a link moving it to the new key,
-    with the home's recovery key as a co-owner (added where it is not yet one); `drop`: keys the links
-    leave out (a recovery key the owner removed)."""
+    with the home's recovery key as a co-owner (added where it is not yet one). `recovery`: a new
+    recovery key, or (None,) to remove it, which the rotation writes with the staged key; a failure
+    before any link is signed puts the old one back, on disk too."""
     keys = registrar.keys
     if keys.staged is not None:
         raise StepError("rotation_in_progress")
+    previous = keys.recovery
+    drop: frozenset[bytes] = frozenset()
+    if recovery is not None:
+        keys.recovery = recovery[0]
+        if previous is not None and recovery[0] is None:
+            drop = frozenset({previous.fingerprint})
     old = keys.current
     new = HomeKey.generate(old.key_type, registrar.clock())
     keys.staged = new
     try:
         await registrar.persistence.save_keys(keys)  # step 1
     except PersistError as err:
-        keys.staged = None
+        keys.staged, keys.recovery = None, previous
         raise StepError("storage_failed") from err
     plan = {
         device_id: change
@@ -177,11 +187,13 @@ async def rotate_home_key(
     try:
         await registrar.commit(sign)  # step 2
     except PersistError as err:
-        keys.staged = None
+        keys.staged, keys.recovery = None, previous
         try:
             await registrar.persistence.save_keys(keys)
         except PersistError:
-            _LOGGER.warning("The staged home key stays on disk; it is dropped at the next start")
+            _LOGGER.warning(
+                "The staged home key (and any recovery key change) stays on disk; dropped at the next start"
+            )
         raise StepError("storage_failed") from err
     try:
         await finish_rotation(registrar)  # step 3
@@ -309,18 +321,28 @@ async def sign_rotation_for(
 ) -> None:
     """A device owned by a retired key of this home with no link moving it (`chain`: what this home would
     present on top of the `proven` one): sign a rotation now, stored before it is sent."""
-    if (known := registrar.state.devices.get(device_id)) is not None and known.change is not None:
-        return
+    restoring = registrar.keys.recovery is not None and signer is registrar.keys.recovery.key
+    known = registrar.state.devices.get(device_id)
+    if known is not None and known.change is not None and not restoring:
+        return  # a restore replaces a change this home signed with a key it has lost (an older backup)
     keys = registrar.keys
     recovery = keys.recovery
     if recovery is not None and signer is recovery.key:  # a restore (§14.8): the new home key and the
         owners = [keys.current.key.public_key(), recovery.public]  # recovery key, nobody else
+        if not recovery.confirmed:  # it owns a device of this home's: it is this home's recovery key
+            recovery.confirmed = True
+            try:
+                await registrar.persistence.save_keys(keys)
+            except PersistError:
+                recovery.confirmed = False
+                raise
     else:
+        confirmed = keys.confirmed_recovery()
         owners = _rotated_owners(
             chain.head.owners,
             keys.fingerprints(),
             keys.current.key.public_key(),
-            recovery=recovery.public if recovery is not None else None,
+            recovery=confirmed.public if confirmed is not None else None,
         )
     link = issue_link(
         signer=signer,
