@@ -87,16 +87,21 @@ async def handed_over_offline(
     return result.transfer
 
 
-def registrar_writes_fail() -> AbstractContextManager[Any]:
-    """The registrar store cannot be written (the key store still can)."""
+def writes_fail(store: str) -> AbstractContextManager[Any]:
+    """One store cannot be written (the others still can)."""
     real = Store._async_write_data  # the hass_storage mock
 
     async def write(self: Store[Any], data: dict[str, Any]) -> None:
-        if self.key == REGISTRAR_STORE:
+        if self.key == store:
             raise WriteError("disk full")
         await real(self, data)
 
     return patch.object(Store, "_async_write_data", write)
+
+
+def registrar_writes_fail() -> AbstractContextManager[Any]:
+    """The registrar store cannot be written (the key store still can)."""
+    return writes_fail(REGISTRAR_STORE)
 
 
 # --- rotating the home key ----------------------------------------------------------------------------------

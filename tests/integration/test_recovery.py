@@ -8,14 +8,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 import json
 from typing import Any
-from unittest.mock import MagicMock, patch
+from unittest.mock import MagicMock
 
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.storage import Store
-from homeassistant.util.file import WriteError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -36,7 +34,7 @@ from tests.reference_device import RunningDevice
 
 from .conftest import device_announces, onboard, registered, registrar_of, rotate, settle, stored
 from .mdns import patched_mdns
-from .test_options_lifecycle import open_options, placeholders, registrar_writes_fail, submit
+from .test_options_lifecycle import open_options, placeholders, registrar_writes_fail, submit, writes_fail
 
 
 @pytest.fixture
@@ -362,14 +360,7 @@ async def test_restoring_over_an_older_backup_moves_the_devices_its_key_lost(
 
 def key_writes_fail() -> AbstractContextManager[Any]:
     """The key store cannot be written (the registrar store still can)."""
-    real = Store._async_write_data  # the hass_storage mock
-
-    async def write(self: Store[Any], data: dict[str, Any]) -> None:
-        if self.key == HOME_KEY_STORE:
-            raise WriteError("disk full")
-        await real(self, data)
-
-    return patch.object(Store, "_async_write_data", write)
+    return writes_fail(HOME_KEY_STORE)
 
 
 async def test_a_restore_that_cannot_be_written_holds_nothing(

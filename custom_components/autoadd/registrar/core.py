@@ -273,19 +273,20 @@ class Registrar:
             return
         self._launch(device_id, address, purpose)
 
-    def try_now(self, device_id: str, purpose: Purpose = Purpose.DELIVER, *, proven: bool = False) -> None:
+    def try_now(
+        self,
+        device_id: str,
+        purpose: Purpose = Purpose.DELIVER,
+        *,
+        proven: bool = False,
+        at: Address | None = None,
+    ) -> None:
         """Try a device at its last proven (else, unless `proven`, announced) address now, whatever its
-        back-off."""
+        back-off; `at`: where it proved itself without being kept (it waited for its manufacturer)."""
         record = self.state.devices.get(device_id)
-        address = record and (record.address or (None if proven else record.hint))
+        address = at or (record and (record.address or (None if proven else record.hint)))
         if not self.closed and address:
             self._launch(device_id, address, purpose)
-
-    def try_at(self, device_id: str, address: Address) -> None:
-        """Try a device now at an address where it proved itself without being kept (a device that
-        waited for its manufacturer's approval), whatever its back-off."""
-        if not self.closed:
-            self._launch(device_id, address, Purpose.ONBOARD)
 
     # --- scheduling ---------------------------------------------------------------------------------------
 

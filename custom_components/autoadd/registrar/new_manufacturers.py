@@ -234,7 +234,7 @@ def approve_root(registrar: Registrar, root: str) -> None:
     cert = load_pem_certificates(entry["pem"].encode())[0]
     add_root(registrar, cert, entry["name"])  # it stops waiting there (as when the owner adds it by hand)
     for device_id, address in entry["devices"].items():
-        registrar.try_at(device_id, Address(str(address["host"]), int(address["port"])))
+        registrar.try_now(device_id, at=Address(str(address["host"]), int(address["port"])))
 
 
 def reject_root(registrar: Registrar, root: str) -> None:
