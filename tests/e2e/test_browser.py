@@ -111,6 +111,12 @@ def make_devices(folder: Path, home_key: str) -> None:
         issued_at=int(time.time()),
     )
     write_atomic(device / STATE, DeviceState(chain=(*links, link)).encode(), mode=0o600)
+    # GX0001, from a manufacturer the home does not trust: it ships Globex's root.pem and offers it.
+    _vendor("init", "--vendor", str(folder / "globex"), "--name", "Globex")
+    _vendor("provision", "--vendor", str(folder / "globex"), "--out", str(folder / "globex-devices"),
+            "--model", "Plug 2", "--serial-prefix", "GX")  # fmt: skip
+    _vendor("invoice", "--vendor", str(folder / "globex"), str(folder / "globex-devices" / "GX0001"),
+            "--home", home_key)  # fmt: skip
 
 
 #: Deep text of the page: every text node, through every shadow root (the frontend is web components).
@@ -363,6 +369,33 @@ async def test_owner_journey_in_the_real_frontend(
             await poll(clone_decided, 30, "the decision to close the repair")
         finally:
             await stop(clone)
+
+        # A device from a manufacturer the home does not trust yet: Settings > Repairs asks, saying what
+        # AutoAdd checked (the root's fingerprint) and what is the device's own word (name, model, serial).
+        globex = await start_devices(network, tmp_path / "globex-devices")
+        try:
+
+            async def asked() -> bool:
+                return any(i["issue_id"].startswith("manufacturer_") for i in await client.repair_issues())
+
+            await poll(asked, 90, "the new manufacturer to be asked about")
+            await owner.repair("Trust the manufacturer of Plug 2 GX0001?")
+            await shows(
+                page,
+                "10b-new-manufacturer",
+                "That much AutoAdd checked",
+                "the device's own word",
+                "Trust this manufacturer",
+                title="Trust Globex?",
+            )
+            await page.get_by_text("Trust this manufacturer").click()
+
+            async def three_added() -> bool:
+                return len((await client.diagnostics(entry_id))["devices"]) == 3
+
+            await poll(three_added, 60, "the new manufacturer's device to be added")
+        finally:
+            await stop(globex)
 
         # The device page: its connectivity and its history in the logbook; Address, Check now and the
         # other diagnostics among the disabled entities, one click away.
