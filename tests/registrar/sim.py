@@ -296,6 +296,8 @@ def reachable(device: SimDevice, keys: HomeKeys, state: RegistrarState) -> bool:
     signed) that extend its chain to a head this home holds a key for (a hand-over on top of them can
     be cancelled with that key)."""
     held = keys.held()
+    if keys.recovery is not None and keys.recovery.key is not None:
+        held = held | {keys.recovery.fingerprint}  # a restore holds the recovery key
     if device.head_owners & held:
         return True
     pending: list[list[bytes]] = []

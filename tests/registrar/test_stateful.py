@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 import contextlib
+import copy
 import datetime as dt
 import os
 from typing import Any
@@ -24,12 +25,13 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 import orjson
 
+from custom_components.autoadd.protocol import cose
 from custom_components.autoadd.protocol.chain import decode_chain, encode_chain, issue_link, verify_chain
-from custom_components.autoadd.protocol.const import LinkReason
+from custom_components.autoadd.protocol.const import ContentType, LinkReason
 from custom_components.autoadd.protocol.keys import KeyType, PublicKey, fingerprint
-from custom_components.autoadd.registrar import handover, ownership, rotation
+from custom_components.autoadd.registrar import handover, ownership, restore, rotation
 from custom_components.autoadd.registrar.core import Candidate, Registrar
-from custom_components.autoadd.registrar.keys import HomeKey, HomeKeys
+from custom_components.autoadd.registrar.keys import HomeKey, HomeKeys, RecoveryKey
 from custom_components.autoadd.registrar.machine import held_links
 from custom_components.autoadd.registrar.ports import PersistError, StepError
 from custom_components.autoadd.registrar.record import ChangeKind, Phase
@@ -52,6 +54,8 @@ MAKER = Manufacturer.create()
 BUYER = fixed_key("buyer")
 SELLER = fixed_key("seller")
 ROGUE = fixed_key("rogue")
+#: The home's recovery key, as its owner keeps it on paper.
+RECOVERY = fixed_key("recovery sheet")
 MAX_DEVICES = 5
 
 
@@ -81,6 +85,8 @@ class Home(RuleBasedStateMachine):
         self.home_publics: dict[bytes, PublicKey] = {}
         self.backups: list[tuple[object, object]] = []
         self.unproven_since_restore: set[str] = set()
+        #: Whether the registrar may hold the recovery key's private part (a restore was started).
+        self.restoring = False
         #: Devices with no record on disk when the owner destroyed a key (they chose; the step says so).
         self.unknown_when_a_key_went: set[str] = set()
         self.transfers: dict[str, bytes] = {}
@@ -213,8 +219,8 @@ class Home(RuleBasedStateMachine):
         serial = f"SN{len(self.sims):04d}"
         if len(self.sims) >= MAX_DEVICES:
             return next(iter(self.sims.values()))
-        if kind == "bought":
-            sim = SimDevice.made(MAKER, serial, [self.registrar.home.key.public_key()], self.clock)
+        if kind == "bought":  # the shop names what the home key string names (the recovery key too)
+            sim = SimDevice.made(MAKER, serial, self.registrar.keys.owner_keys(), self.clock)
         elif kind == "bought_before_a_rotation":  # the invoice names the first home key (kept or destroyed)
             sim = SimDevice.made(MAKER, serial, [next(iter(self.home_publics.values()))], self.clock)
         elif kind == "handed_in":
@@ -453,12 +459,85 @@ class Home(RuleBasedStateMachine):
     def power_cut(self) -> None:
         self.boot(crashed=True)
 
+    # --- the recovery key ----------------------------------------------------------------------------------
+
+    @precondition(lambda self: self.registrar.keys.recovery is None)
+    @rule()
+    def make_recovery_key(self) -> None:
+        """The owner prints a recovery key; a rotation names it on every device."""
+        before = copy.deepcopy(self.disk.keys)
+        made = RecoveryKey(public=RECOVERY.public_key(), created_at=self.clock().isoformat())
+        try:
+            self.loop.run_until_complete(
+                rotation.rotate_home_key(self.registrar, destroy_old=False, recovery=(made,))
+            )
+        except StepError as err:
+            assert err.reason in {"rotation_in_progress", "storage_failed", "rotation_unfinished"}
+            if err.reason == "storage_failed":  # nothing signed: no recovery key, in memory or on disk
+                assert self.registrar.keys.recovery is None
+                assert (self.disk.keys or {}).get("recovery") == (before or {}).get("recovery")
+        except Crash:
+            self.boot(crashed=True)
+            return
+        self.remember_keys()
+        self.settle()
+
+    @precondition(lambda self: self.registrar.keys.recovery is not None)
+    @rule()
+    def remove_recovery_key(self) -> None:
+        previous = self.registrar.keys.recovery
+        try:
+            self.loop.run_until_complete(
+                rotation.rotate_home_key(self.registrar, destroy_old=False, recovery=(None,))
+            )
+        except StepError as err:
+            assert err.reason in {"rotation_in_progress", "storage_failed", "rotation_unfinished"}
+            if err.reason == "storage_failed":
+                assert self.registrar.keys.recovery is previous
+        except Crash:
+            self.boot(crashed=True)
+            return
+        self.restoring = self.restoring and self.registrar.keys.recovery is not None
+        self.remember_keys()
+        self.settle()
+
+    @precondition(lambda self: self.registrar.keys.confirmed_recovery() is not None)
+    @rule()
+    def lose_home_assistant_and_restore(self) -> None:
+        """Home Assistant is lost with no backup: a new one, with a new home key, holds the recovery key."""
+        self.registrar.stop()
+        self.scheduler.cancel_all()
+        keys = HomeKeys(HomeKey.generate(KeyType.ED25519, self.clock()))
+        restore.hold(keys, RECOVERY)
+        self.disk.keys, self.disk.state = keys.as_dict(), None
+        self.restoring = True
+        self.backups.clear()  # nothing of the lost one is left to restore
+        self.boot(crashed=True)
+        self.remember_keys()
+
+    @precondition(lambda self: self.restoring)
+    @rule()
+    def finish_restore(self) -> None:
+        try:
+            self.loop.run_until_complete(restore.finish_restore(self.registrar))
+        except StepError as err:
+            assert err.reason in {"storage_failed", "not_restoring"}
+            if err.reason == "not_restoring":
+                self.restoring = False
+            return
+        except Crash:
+            self.boot(crashed=True)
+            return
+        self.restoring = False
+
     @rule(data=st.data())
     def restore_older_backup(self, data: st.DataObject) -> None:
         if not self.backups:
             return
         keys, state = data.draw(st.sampled_from(self.backups))
         self.disk.keys, self.disk.state = keys, state  # type: ignore[assignment]
+        # A backup taken during a restore holds the recovery key: restored, the restore runs again.
+        self.restoring = bool(((keys or {}).get("recovery") or {}).get("private_pem"))  # type: ignore[attr-defined]
         self.boot(crashed=True)
         self.unproven_since_restore |= {sim.device_id for sim in self.sims.values() if not sim.online}
 
@@ -521,9 +600,28 @@ class Home(RuleBasedStateMachine):
                 continue  # the owner let it go; it is heard again (and told about) when reset
             if not any(set(head.owner_fingerprints) & known for head in sim.chain.history):
                 continue  # taken in after the backup, under a key it never knew: nothing says it is ours
+            if fingerprint(RECOVERY.public_key()) in sim.head_owners:
+                continue  # the owner's printed recovery key reaches it (a restore moves it, §14.8)
             assert reachable(sim, keys, state) or self.owner.told("key_lost", sim.device_id), (
                 f"{sim.device_id[:12]} is owned by this home but unreachable with what is on disk"
             )
+
+    @invariant()
+    def the_recovery_key_is_on_disk_only_while_restoring(self) -> None:
+        recovery = (self.disk.keys or {}).get("recovery") or {}
+        assert recovery.get("private_pem") is None or self.restoring
+
+    @invariant()
+    def a_restore_link_names_the_home_key_and_the_recovery_key_only(self) -> None:
+        for sim in self.sims.values():
+            for link in sim.chain.links[1:]:
+                obj = cose.parse(link, ContentType.LINK, max_size=16384, what="link")
+                if obj.kid == fingerprint(RECOVERY.public_key()):
+                    owners = verify_chain(
+                        sim.chain.links[: sim.chain.links.index(link) + 1], roots=None, now=self.clock()
+                    )
+                    assert owners.head.owner_fingerprints[1:] == (fingerprint(RECOVERY.public_key()),)
+                    assert owners.head.owner_fingerprints[0] in self.home_publics
 
     @invariant()
     def stored_chain_is_a_prefix(self) -> None:
