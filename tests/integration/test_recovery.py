@@ -19,7 +19,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.autoadd.const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
 from custom_components.autoadd.protocol import cose
-from custom_components.autoadd.protocol.const import ContentType
+from custom_components.autoadd.protocol.certificates import certificate_public_key
+from custom_components.autoadd.protocol.chain import issue_link
+from custom_components.autoadd.protocol.const import ContentType, LinkReason
 from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_keys
 from custom_components.autoadd.protocol.keys import (
     PrivateKey,
@@ -28,13 +30,25 @@ from custom_components.autoadd.protocol.keys import (
     public_key_to_pem,
 )
 from custom_components.autoadd.protocol.recovery_key import format_recovery_key
+from custom_components.autoadd.registrar import new_manufacturers
+from custom_components.autoadd.registrar.record import Phase
 from custom_components.autoadd.storage import HOME_KEY_STORE, REGISTRAR_STORE
-from tests.factory import fixed_key
+from tests.factory import NOW_TS, Manufacturer, fixed_key
 from tests.reference_device import RunningDevice
 
 from .conftest import device_announces, onboard, registered, registrar_of, rotate, settle, stored
 from .mdns import patched_mdns
-from .test_options_lifecycle import open_options, placeholders, registrar_writes_fail, submit, writes_fail
+from .offering import Start, offering, stranger
+from .test_options_lifecycle import (
+    handed_over_offline,
+    open_options,
+    placeholders,
+    registrar_writes_fail,
+    submit,
+    writes_fail,
+)
+
+__all__ = ["offering", "stranger"]  # fixtures, used by name
 
 
 @pytest.fixture
@@ -475,3 +489,70 @@ async def test_a_recovery_key_whose_rotation_cannot_be_signed_is_not_kept_on_dis
     assert registrar_of(loaded).keys.recovery is None
     assert hass_storage[HOME_KEY_STORE]["data"]["recovery"] is None
     assert owners_of(device) == (fp(home),)
+
+
+async def test_a_restore_replaces_a_change_signed_with_a_key_now_lost(
+    hass: HomeAssistant,
+    with_recovery: None,
+    loaded: MockConfigEntry,
+    devices: Callable[..., Any],
+    home: PrivateKey,
+    recovery: PrivateKey,
+) -> None:
+    """As an older backup leaves it: a hand-over is pending on a head the device has moved past, to a key
+    this Home Assistant does not hold (the owner is told the key is lost). Restoring replaces the pending
+    change with the restore's link, and the device is added again."""
+    device: RunningDevice = await devices([home, recovery])
+    await handed_over_offline(hass, loaded, device, fixed_key("buyer"))
+    device_id = device.spec.device_id.hex()
+    registrar = registrar_of(loaded)
+    assert registrar.state.devices[device_id].change is not None
+    # Meanwhile (after the backup) the lost Home Assistant rotated the device to a key nobody has now.
+    assert device.device is not None
+    lost = fixed_key("rotated to after the backup")
+    rotate_link = issue_link(
+        signer=home,
+        head=device.device.chain.head,
+        owners=[lost.public_key(), recovery.public_key()],
+        reason=LinkReason.ROTATE,
+        issued_at=NOW_TS,
+    )
+    device.device.add_links([rotate_link])
+    await device.start(device.port)
+    await device_announces(hass, loaded, device, claimed=True)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"key_lost_{device_id}") is not None
+    assert registered(hass, device_id) is not None  # still this home's, but unreachable: told why
+
+    result = await open_options(hass, loaded, "restore_from_recovery_key")
+    result = await submit(hass, result, {"recovery_key": format_recovery_key(recovery)})
+    await settle(hass)
+    assert result["reason"] == "restoring"
+    record = registrar.state.devices[device_id]
+    assert record.change is None
+    assert record.phase is Phase.ONBOARDED
+    assert owners_of(device) == (fp(home), fp(recovery))
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"key_lost_{device_id}") is None
+
+
+async def test_a_device_of_a_new_manufacturer_naming_the_recovery_key_is_asked_about_in_a_restore(
+    hass: HomeAssistant,
+    hass_storage_with_home: dict[str, Any],
+    entry: MockConfigEntry,
+    offering: Start,
+    stranger: Manufacturer,
+    home: PrivateKey,
+    recovery: PrivateKey,
+) -> None:
+    """O9 counts the recovery key as this home's: a restored home is asked about the manufacturer of a
+    device that names only its lost key and its recovery key, then moves it."""
+    hass_storage_with_home[HOME_KEY_STORE] = key_store(home, recovery, holding=True)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    device = await offering(stranger, [fixed_key("lost"), recovery])
+    await device_announces(hass, entry, device, claimed=True)
+    waiting = registrar_of(entry).state.waiting_roots
+    assert list(waiting) == [fingerprint(certificate_public_key(stranger.root)).hex()]
+    new_manufacturers.approve_root(registrar_of(entry), next(iter(waiting)))
+    await settle(hass)
+    assert owners_of(device) == (fp(home), fp(recovery))
+    assert await hass.config_entries.async_unload(entry.entry_id)
