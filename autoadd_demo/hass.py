@@ -245,10 +245,11 @@ class HomeAssistantClient:
         )
         return result
 
-    async def diagnostics(self, entry_id: str, wait: float = 30.0) -> dict[str, Any]:
+    async def diagnostics(self, entry_id: str, wait: float = 120.0) -> dict[str, Any]:
         """The integration's diagnostics for the entry. Home Assistant registers an integration's
         diagnostics platform in the background after the entry loads, answering 404 until then: that is
-        waited out (up to `wait` seconds), anything else raised at once."""
+        waited out (up to `wait` seconds: on a loaded 2-core CI machine it once took over 30), anything
+        else raised at once."""
         path = f"/api/diagnostics/config_entry/{entry_id}"
         deadline = asyncio.get_running_loop().time() + wait
         headers = {"Authorization": f"Bearer {self.token}"}

@@ -116,6 +116,10 @@ class HandOverSteps(OptionsSteps):
                 "device": device_label(record),
                 "this_home": format_fingerprint(self._registrar.home.fingerprint),
                 "new_owner": format_fingerprint(fingerprint(self._new_owner[0])),
+                # A string naming the new home's recovery key too (AAHK2): the link names it as well.
+                "new_owner_recovery": format_fingerprint(fingerprint(self._new_owner[1]))
+                if len(self._new_owner) > 1
+                else "-",
             }
         )
         errors: dict[str, str] = {}

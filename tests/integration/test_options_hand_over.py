@@ -90,6 +90,7 @@ async def test_hand_over_pushed_to_an_online_device(
         "device": "Acme Lamp 1 SN0001",
         "this_home": format_fingerprint(fingerprint(home.public_key())),
         "new_owner": format_fingerprint(fingerprint(buyer.public_key())),
+        "new_owner_recovery": "\\-",  # "-" made safe for markdown
     }
     assert registrar_of(loaded).state.devices[device_id].change is None  # nothing signed yet
     assert fields(result)["confirm"].default() is False
@@ -128,6 +129,9 @@ async def test_hand_over_to_a_home_with_a_recovery_key_names_both(
     text = format_home_key(buyer.public_key(), recovery.public_key())
     result = await submit(hass, result, {"device": device_id, "new_owner": text})
     assert placeholders(result)["new_owner"] == format_fingerprint(fingerprint(buyer.public_key()))
+    assert placeholders(result)["new_owner_recovery"] == format_fingerprint(
+        fingerprint(recovery.public_key())
+    )
     result = await submit(hass, result, {"confirm": True})
     assert result["reason"] == "handed_over"
     assert device.device is not None
