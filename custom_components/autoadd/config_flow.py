@@ -18,9 +18,9 @@ import voluptuous as vol
 from .const import CONF_HOME_NAME, CONF_KEY_TYPE, DOMAIN
 from .options_flow import AutoAddOptionsFlow, home_key_form_placeholders
 from .protocol.keys import KeyType
-from .recovery_steps import CONF_RECOVERY_KEY, RECOVERY_SCHEMA, RecoverySteps, read_recovery
+from .recovery_steps import CONF_RECOVERY_KEY, RECOVERY_SCHEMA, RecoverySteps, read_recovery, step_errors
 from .registrar.keys import HomeKey, HomeKeys, RecoveryKey
-from .registrar.ports import PersistError
+from .registrar.ports import PersistError, StepError
 from .registrar.restore import hold
 from .registrar.text import Place, shown
 from .storage import async_create_home_keys, async_load_home_keys
@@ -137,14 +137,18 @@ class AutoAddConfigFlow(RecoverySteps, ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             existing = await async_load_home_keys(self.hass)
-            key, errors = read_recovery(user_input[CONF_RECOVERY_KEY], existing)
+            key, errors = read_recovery(user_input[CONF_RECOVERY_KEY])
             if key is not None:
                 keys = existing or HomeKeys(HomeKey.generate(self._key_type))
-                hold(keys, key)
-                if await self._saved(keys, errors):
-                    self._keys = keys
-                    self._data[CONF_KEY_TYPE] = keys.current.key_type.value
-                    return await self.async_step_home_key()
+                try:
+                    hold(keys, key)
+                except StepError as err:
+                    errors = step_errors(err)
+                else:
+                    if await self._saved(keys, errors):
+                        self._keys = keys
+                        self._data[CONF_KEY_TYPE] = keys.current.key_type.value
+                        return await self.async_step_home_key()
         return self.async_show_form(step_id="restore", data_schema=RECOVERY_SCHEMA, errors=errors)
 
     async def async_step_home_key(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

@@ -15,6 +15,7 @@ from .recovery_steps import (
     RecoverySteps,
     async_raise_restoring,
     read_recovery,
+    step_errors,
 )
 from .registrar.keys import RecoveryKey
 from .registrar.ports import StepError
@@ -77,7 +78,7 @@ class RecoveryOptions(OptionsSteps, RecoverySteps):
         the recovery key, held until the owner finishes the restore."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            key, errors = read_recovery(user_input[CONF_RECOVERY_KEY], self._registrar.keys)
+            key, errors = read_recovery(user_input[CONF_RECOVERY_KEY])
             if key is not None and not (errors := await self._hold(key)):
                 digest = format_fingerprint(fingerprint(key.public_key()))
                 return self._finished("restoring", {"fingerprint": digest})
@@ -91,7 +92,7 @@ class RecoveryOptions(OptionsSteps, RecoverySteps):
         try:
             await start_restore(self._registrar, key)
         except StepError as err:
-            return {"base": err.reason}
+            return step_errors(err)
         async_raise_restoring(self.hass, self._registrar.keys)
         self._entry.runtime_data.browser.async_replay()
         return {}

@@ -17,6 +17,7 @@ from .protocol.keys import KeyType, PrivateKey, fingerprint, format_fingerprint,
 from .protocol.recovery_key import CONFIRM_CHARACTERS, format_recovery_key, parse_recovery_key
 from .recovery_view import forget, show
 from .registrar.keys import HomeKeys, RecoveryKey, utcnow
+from .registrar.ports import StepError
 from .views import async_register_views
 
 CONF_CONFIRM_CHARACTERS = "confirm_characters"
@@ -25,20 +26,18 @@ CONF_RECOVERY_KEY = "recovery_key"
 RESTORING_ISSUE = "restoring"
 
 
-def read_recovery(text: str, keys: HomeKeys | None) -> tuple[PrivateKey | None, dict[str, str]]:
-    """A pasted recovery key string, or the form error: its reason, or a key that is not this home's
-    (when this home knows its recovery key)."""
+def read_recovery(text: str) -> tuple[PrivateKey | None, dict[str, str]]:
+    """A pasted recovery key string, or the form error naming its reason (whether it is this home's is
+    the registrar's to say: restore.hold)."""
     try:
-        key = parse_recovery_key(text)
+        return parse_recovery_key(text), {}
     except RecoveryKeyStringError as err:
         return None, {CONF_RECOVERY_KEY: f"recovery_{err.reason}"}
-    if (
-        keys is not None
-        and keys.recovery is not None
-        and keys.recovery.fingerprint != fingerprint(key.public_key())
-    ):
-        return None, {CONF_RECOVERY_KEY: "not_this_home"}
-    return key, {}
+
+
+def step_errors(err: StepError) -> dict[str, str]:
+    """A refused restore as the form shows it: a key that is not this home's on its field."""
+    return {CONF_RECOVERY_KEY if err.reason == "not_this_home" else "base": err.reason}
 
 
 @callback

@@ -33,7 +33,12 @@ from custom_components.autoadd.protocol.recovery_key import parse_recovery_key
 from .conftest import StartHass
 
 pytest.importorskip("playwright.async_api", reason="Playwright is not installed")
-from playwright.async_api import Page, TimeoutError as PlaywrightTimeoutError, async_playwright
+from playwright.async_api import (
+    Error as PlaywrightError,
+    Page,
+    TimeoutError as PlaywrightTimeoutError,
+    async_playwright,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO / "screenshots"
@@ -208,7 +213,17 @@ class Owner:
         await self.page.keyboard.press("Escape")
 
     async def switch_on(self) -> None:
-        await self.page.get_by_role("switch").first.check(force=True)  # its label lies over the input
+        """Turn the form's first switch on (its label lies over the input). The frontend may draw the
+        form again just as it is clicked, and the click then lands on the old one: tried again, a few
+        times, each waiting for the switch to be there."""
+        for attempt in range(3):
+            try:
+                await self.page.get_by_role("switch").first.check(force=True)
+            except PlaywrightError:
+                if attempt == 2:
+                    raise
+            else:
+                return
 
     async def repair(self, issue_title: str) -> None:
         await self.page.goto(self.url + "/config/repairs")

@@ -51,7 +51,7 @@ def add_root(registrar: Registrar, cert: x509.Certificate, name: str) -> None:
     # A chain refused as claiming a trusted root (wrong_manufacturer_root) names that root's subject: only
     # a root with the same subject (a manufacturer's second root) can answer it.
     same_subject = any(
-        known.certificate().subject.public_bytes() == cert.subject.public_bytes() for known in state.roots
+        known.subject.public_bytes() == cert.subject.public_bytes() for known in registrar.roots
     )
     state.roots.append(root)
     state.revoked_roots.pop(root.fingerprint, None)

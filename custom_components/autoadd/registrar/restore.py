@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 def hold(keys: HomeKeys, key: PrivateKey) -> None:
     """Hold the recovery key's private part (the caller writes the keys before anything uses it)."""
-    if keys.recovery is not None and keys.recovery.fingerprint != fingerprint(key.public_key()):
-        raise StepError("not_this_home")
     known = keys.recovery
+    if known is not None and known.fingerprint != fingerprint(key.public_key()):
+        raise StepError("not_this_home")
     created = known.created_at if known is not None else utcnow().isoformat()
     # A key this home did not know is confirmed only once it moves one of its devices (rotation.py).
     keys.recovery = RecoveryKey(
@@ -31,10 +31,9 @@ def hold(keys: HomeKeys, key: PrivateKey) -> None:
     )
 
 
-async def start_restore(registrar: Registrar, key: PrivateKey) -> list[str]:
-    """Hold the recovery key on disk; devices refused as someone else's (they may be this home's under a
-    lost key) and devices whose key is lost are tried again. Returns the ids to try at once (the rest are
-    tried when they are next announced)."""
+async def start_restore(registrar: Registrar, key: PrivateKey) -> None:
+    """Hold the recovery key on disk; devices whose key is lost are tried now, and devices refused as
+    someone else's (they may be this home's under a lost key) when they are next announced."""
     keys = registrar.keys
     previous = keys.recovery
     hold(keys, key)
@@ -43,18 +42,17 @@ async def start_restore(registrar: Registrar, key: PrivateKey) -> list[str]:
     except PersistError as err:
         keys.recovery = previous
         raise StepError("storage_failed") from err
-    now: list[str] = []
+    lost: list[str] = []
     for record in registrar.state.devices.values():
         if record.phase is Phase.KEY_LOST:
-            now.append(record.device_id)
+            lost.append(record.device_id)
         elif (
             record.refusal is not None and record.refusal.code == NotOwnerError.code and not record.is_member
         ):
             record.refusal = None  # its next announcement is tried, with the recovery key at hand
             registrar.changed(record.device_id)
-    for device_id in now:
+    for device_id in lost:
         registrar.try_now(device_id)
-    return now
 
 
 async def finish_restore(registrar: Registrar) -> bool:

@@ -321,14 +321,14 @@ async def sign_rotation_for(
 ) -> None:
     """A device owned by a retired key of this home with no link moving it (`chain`: what this home would
     present on top of the `proven` one): sign a rotation now, stored before it is sent."""
-    restoring = registrar.keys.recovery is not None and signer is registrar.keys.recovery.key
+    keys = registrar.keys
+    recovery = keys.recovery
+    restoring = recovery is not None and signer is recovery.key
     known = registrar.state.devices.get(device_id)
     if known is not None and known.change is not None and not restoring:
         return  # a restore replaces a change this home signed with a key it has lost (an older backup)
-    keys = registrar.keys
-    recovery = keys.recovery
-    if recovery is not None and signer is recovery.key:  # a restore (§14.8): the new home key and the
-        owners = [keys.current.key.public_key(), recovery.public]  # recovery key, nobody else
+    if recovery is not None and restoring:  # a restore (§14.8): the new home key and the recovery key,
+        owners = [keys.current.key.public_key(), recovery.public]  # nobody else
         if not recovery.confirmed:  # it owns a device of this home's: it is this home's recovery key
             recovery.confirmed = True
             try:
