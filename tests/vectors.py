@@ -6,17 +6,25 @@
 Ed25519 signatures are deterministic, so ed25519.json is reproduced byte for byte by the test suite.
 ECDSA signatures are not: p256.json is generated once and checked for acceptance only.
 The scene is in tests/vectors_scene.py, the negative handshake cases in tests/vectors_handshake.py, the
-other groups in tests/vectors_extra.py, the forging tools in tests/vectors_forge.py.
+claim code group in tests/vectors_claim.py, the other groups in tests/vectors_extra.py, the forging tools
+in tests/vectors_forge.py. A kept p256.json gets a `claim` group once, signed with its own certificates.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from custom_components.autoadd.protocol.certificates import certificate_hash, certificate_to_der
+from cryptography import x509
+
+from custom_components.autoadd.protocol.certificates import (
+    certificate_hash,
+    certificate_to_der,
+    load_der_certificate,
+)
 from custom_components.autoadd.protocol.const import PROTOCOL_VERSION, ContentType, Label
 from custom_components.autoadd.protocol.encoding import dumps
 from custom_components.autoadd.protocol.home_key import format_home_key
@@ -28,7 +36,8 @@ from custom_components.autoadd.protocol.keys import (
     private_key_to_pem,
     public_key_to_bytes,
 )
-from tests.factory import NOW_TS, fixed_key
+from tests.factory import NOW_TS, Device, Manufacturer, fixed_key
+from tests.vectors_claim import ORDER_REF as CLAIM_ORDER_REF, claim_group
 from tests.vectors_extra import (
     DEVICE_CA_ORDER_REF,
     cbor_group,
@@ -315,7 +324,42 @@ def build(key_type: KeyType) -> dict[str, Any]:
     vectors["root_offer"] = root_offer_group(vectors["certificates"])
     vectors["keys"]["recovery"] = _key(recovery_key(key_type))
     vectors["recovery"] = recovery_group(scene.home_a, recovery_key(key_type))
+    add_claim_group(vectors, scene, scene.maker)
     return vectors
+
+
+def add_claim_group(vectors: dict[str, Any], scene: Scene, maker: Manufacturer) -> None:
+    """The `claim` group (§14.9), with its device's key, IDevID certificate and the inputs of both.
+
+    `maker` holds the certificates the file's invoice signer and root are: for a kept p256.json, the ones
+    in that file (its keys are fixed, its ECDSA signatures are not)."""
+    group, device = claim_group(
+        maker,
+        scene.key_type,
+        home=scene.home_a,
+        recovery=recovery_key(scene.key_type),
+        stranger=scene.stranger,
+        other_device=Device(maker, scene.device.key, _certificate(vectors, "idevid")),
+        owned_invoice=bytes.fromhex(vectors["chain"]["links"][0]),
+    )
+    vectors["claim"] = group
+    vectors["keys"][group["device"]] = _key(device.key)
+    vectors["certificates"][group["idevid"]] = certificate_to_der(device.cert).hex()
+    vectors["inputs"]["certificates"][group["idevid"]] = certificate_inputs(device.cert, "root")
+    vectors["inputs"]["claim_invoice"] = {
+        "signer": "invoice_signer",
+        "x5chain": ["invoice_signer"],
+        "device": group["device"],
+        "idevid": group["idevid"],
+        "owners": [],
+        "issued_at": NOW_TS,
+        "model": MODEL,
+        "order_ref": CLAIM_ORDER_REF,
+    }
+
+
+def _certificate(vectors: dict[str, Any], name: str) -> x509.Certificate:
+    return load_der_certificate(bytes.fromhex(vectors["certificates"][name]))
 
 
 def recovery_key(key_type: KeyType) -> PrivateKey:
@@ -349,6 +393,10 @@ def main() -> None:
         kept["home_key_strings_valid"], kept["home_key_strings_invalid"] = home_key_groups(scene)
         kept["keys"]["recovery"] = _key(recovery_key(KeyType.P256))
         kept["recovery"] = recovery_group(scene.home_a, recovery_key(KeyType.P256))
+        if "claim" not in kept:  # signed once with the file's own certificates, then kept like the rest
+            root, signer = _certificate(kept, "root"), _certificate(kept, "invoice_signer")
+            maker = dataclasses.replace(scene.maker, root=root, signer=signer)
+            add_claim_group(kept, scene, maker)
         p256.write_text(render(kept))
 
 

@@ -268,6 +268,9 @@ HTTP_ERRORS = [
     ("too_large", "the request body is over 8192 bytes"),
     ("not_found", "no such endpoint"),
     ("rate_limited", "too many requests"),
+    ("wrong_claim_code", "the claim code run failed"),
+    ("already_claimed", "the device already has owners; its code no longer claims it"),
+    ("claim_wait", "too many wrong claim codes; try again later"),
 ]
 
 

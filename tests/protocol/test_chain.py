@@ -830,7 +830,11 @@ def _with_owners(world: World, owners: list[Any], at_link: bool) -> list[bytes]:
     ids=["empty", "duplicate", "nine", "garbage", "zero-key"],
 )
 def test_bad_owner_list(world: World, at_link: bool, owners: Callable[[], list[bytes]]) -> None:
-    """An owner list must name one to eight distinct, loadable keys."""
+    """An owner list must name one to eight distinct, loadable keys (none only in an invoice)."""
+    if owners is list and not at_link:
+        unassigned = verify_chain(_with_owners(world, [], at_link), roots=[world.maker.root], now=NOW)
+        assert unassigned.head.owners == ()  # unassigned stock, claimed with a code (§14.9)
+        return
     world.refuse(OwnersError, "invalid_owners", int(at_link), _with_owners(world, owners(), at_link))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 import datetime as dt
 import hashlib
+import hmac
 import json
 from pathlib import Path
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import cbor2
+import cpace
 import pytest
 
 from autoadd_device.device import ReferenceDevice
@@ -34,9 +36,16 @@ from custom_components.autoadd.protocol.chain import (
     extend,
     verify_chain,
 )
+from custom_components.autoadd.protocol.claim import ClaimResponder, ClaimRun, claim_answer, claim_delay
+from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code, parse_claim_code
 from custom_components.autoadd.protocol.const import ContentType, Label
 from custom_components.autoadd.protocol.encoding import loads
-from custom_components.autoadd.protocol.errors import AutoAddError, HomeKeyStringError, RecoveryKeyStringError
+from custom_components.autoadd.protocol.errors import (
+    AutoAddError,
+    ClaimCodeStringError,
+    HomeKeyStringError,
+    RecoveryKeyStringError,
+)
 from custom_components.autoadd.protocol.handshake import DeviceResponder, RegistrarHandshake, read_hello
 from custom_components.autoadd.protocol.home_key import parse_home_key, parse_home_keys
 from custom_components.autoadd.protocol.keys import KeyType, PrivateKey, fingerprint, private_key_from_pem
@@ -49,6 +58,7 @@ from custom_components.autoadd.protocol.transport import (
     read_error_body,
 )
 from tests.vectors import build, render
+from tests.vectors_claim import fixed_scalar, x25519
 
 VECTORS = Path(__file__).parents[2] / "docs" / "vectors"
 SETS = ["ed25519.json", "p256.json"]
@@ -134,9 +144,14 @@ def test_vector_inputs_are_the_objects_inputs(name: str) -> None:
         assert int(cert.not_valid_before_utc.timestamp()) == made["not_before"]
         assert cert.subject.rfc4514_string() == made["subject"]
         assert cert.issuer == _cert(vec, made["issuer"]).subject
-    for link_name, link in (("invoice", 0), ("device_ca_invoice", None)):
+    invoices = {
+        "invoice": vec["chain"]["links"][0],
+        "device_ca_invoice": vec["device_ca"]["chain"][0],
+        "claim_invoice": vec["claim"]["invoice"],
+    }
+    for link_name, invoice in invoices.items():
         made = inputs[link_name]
-        data = bytes.fromhex(vec["chain"]["links"][0] if link == 0 else vec["device_ca"]["chain"][0])
+        data = bytes.fromhex(invoice)
         fields = _payload(data, ContentType.INVOICE)
         obj = cose.parse(data, ContentType.INVOICE, max_size=16384, what="invoice")
         assert [x.hex() for x in obj.x5chain] == [vec["certificates"][c] for c in made["x5chain"]]
@@ -450,3 +465,223 @@ def test_invalid_home_key_strings_with_recovery(name: str, case: dict[str, Any])
     with pytest.raises(HomeKeyStringError) as caught:
         parse_home_keys(case["input"])
     assert (caught.value.code, caught.value.reason) == ("invalid_home_key_string", case["reason"])
+
+
+# --- claim codes (§5.2, §7.2a, §14.9) -------------------------------------------------------------------
+
+
+def _claim_code(vec: dict[str, Any]) -> ClaimCode:
+    code = vec["claim"]["code"]
+    return ClaimCode(bytes.fromhex(code["hint"]), bytes.fromhex(code["secret"]))
+
+
+def _unassigned(vec: dict[str, Any]) -> VerifiedChain:
+    return verify_chain(
+        [bytes.fromhex(vec["claim"]["invoice"])], roots=[_cert(vec, "root")], now=_time(vec["now"])
+    )
+
+
+def _claim_run(vec: dict[str, Any]) -> ClaimRun:
+    """Home A's run of the vector: its code, nonce and owners, not finished yet."""
+    group = vec["claim"]
+    return ClaimRun(
+        _claim_code(vec),
+        device_id=bytes.fromhex(group["device_id"]),
+        home=_key(vec, group["home_key"]).public_key(),
+        owners=[_key(vec, name).public_key() for name in group["owners"]],
+        nonce=bytes.fromhex(group["registrar_nonce"]),
+    )
+
+
+def _claim_finish(vec: dict[str, Any], run: ClaimRun) -> bytes:
+    with fixed_scalar(bytes.fromhex(vec["claim"]["cpace"]["yb_scalar"])):
+        return run.finish(bytes.fromhex(vec["claim"]["started"]))
+
+
+def _claim_device(vec: dict[str, Any], state: dict[str, Any]) -> tuple[ClaimResponder, VerifiedChain]:
+    """The device's claim responder in the state a case names, and the chain it holds."""
+    group = vec["claim"]
+    responder = ClaimResponder(_claim_code(vec), bytes.fromhex(group["device_id"]))
+    if state["session"] is not None:
+        assert (state["session"]["opened_by"], state["session"]["chain_length_at_start"]) == (
+            "claim.start",
+            1,
+        )
+        with fixed_scalar(bytes.fromhex(group["cpace"]["ya_scalar"])):
+            start = responder.read_start(bytes.fromhex(group["start"]), _unassigned(vec))
+            responder.answer_start(start, now=0.0, nonce=bytes.fromhex(group["device_nonce"]))
+    links = [bytes.fromhex(link) for link in group["chain"]["links"]][: state["chain_length"]]
+    return responder, verify_chain(links, roots=[_cert(vec, "root")], now=_time(vec["now"]))
+
+
+def _finish_on(
+    vec: dict[str, Any], responder: ClaimResponder, body: bytes, chain: VerifiedChain, now: float
+) -> VerifiedChain:
+    return responder.finish(
+        body,
+        chain,
+        idevid_key=_key(vec, vec["claim"]["device"]),
+        idevid_certificate=_cert(vec, vec["claim"]["idevid"]),
+        now=now,
+        issued_at=vec["claim"]["issued_at"],
+    )
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_claim_code_strings(name: str) -> None:
+    """The vector code and the §5.2 example format to their strings and parse back, in every spelling."""
+    vec = _load(name)
+    group = vec["claim"]
+    code = _claim_code(vec)
+    assert format_claim_code(code) == group["code"]["string"]
+    assert code.is_for(bytes.fromhex(group["device_id"]))
+    assert (
+        hashlib.sha256(b"AutoAdd claim code" + code.password).digest()[:4].hex() == group["code"]["checksum"]
+    )
+    for case in group["code_strings_valid"]:
+        assert parse_claim_code(case["input"]) == code
+    example = group["example_code"]
+    parsed = parse_claim_code(example["string"])
+    assert (parsed.hint.hex(), parsed.secret.hex()) == (example["hint"], example["secret"])
+
+
+@pytest.mark.parametrize(("name", "case"), _cases("claim.code_strings_invalid"))
+def test_invalid_claim_code_strings(name: str, case: dict[str, Any]) -> None:
+    with pytest.raises(ClaimCodeStringError) as caught:
+        parse_claim_code(case["input"])
+    assert (caught.value.code, caught.value.reason) == ("invalid_claim_code_string", case["reason"])
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_claim_run(name: str) -> None:
+    """Both sides rebuild the run from the listed inputs; the answer is the claim link, which extends the
+    unassigned invoice to the listed chain, for the registrar and for any holder of the chain offline."""
+    vec = _load(name)
+    group = vec["claim"]
+    unassigned = _unassigned(vec)
+    assert unassigned.head.owners == ()
+    assert unassigned.device_id.hex() == group["device_id"] == vec["keys"][group["device"]]["fingerprint"]
+
+    run = _claim_run(vec)
+    assert run.start.hex() == group["start"]
+    responder = ClaimResponder(_claim_code(vec), unassigned.device_id)
+    with fixed_scalar(bytes.fromhex(group["cpace"]["ya_scalar"])):
+        start = responder.read_start(run.start, unassigned)
+        started = responder.answer_start(start, now=0.0, nonce=bytes.fromhex(group["device_nonce"]))
+    assert started.hex() == group["started"]
+    finish = _claim_finish(vec, run)
+    assert finish.hex() == group["finish"]
+
+    claimed = _finish_on(vec, responder, finish, unassigned, 1.0)
+    answer = bytes.fromhex(group["answer"])
+    assert claim_answer(claimed) == answer or vec["key_type"] == KeyType.P256  # ES256 signs anew
+    assert loads(answer, what="answer", max_size=16387) == bytes.fromhex(group["chain"]["links"][1])
+
+    read = run.read_link(answer, unassigned)
+    assert [link.hex() for link in read.links] == group["chain"]["links"]
+    for roots in ([_cert(vec, "root")], None):
+        chain = verify_chain(read.links, roots=roots, now=_time(vec["now"]))
+        assert [d.hex() for d in chain.digests] == group["chain"]["digests"]
+        assert [r.value for r in chain.reasons] == group["chain"]["reasons"] == ["claim"]
+        assert [fp.hex() for fp in chain.head.owner_fingerprints] == group["chain"]["owners_at_head"]
+        assert group["chain"]["owners_at_head"] == [vec["keys"][o]["fingerprint"] for o in group["owners"]]
+        assert chain.head.signer == unassigned.device_id
+
+
+def _lv(*parts: bytes) -> bytes:
+    """lv_cat of draft-irtf-cfrg-cpace: each part after its length in LEB128."""
+    out = b""
+    for part in parts:
+        length, prefix = len(part), bytearray()
+        while True:
+            prefix.append((length & 0x7F) | (0x80 if length > 0x7F else 0))
+            length >>= 7
+            if not length:
+                break
+        out += bytes(prefix) + part
+    return out
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_claim_cpace_values_follow_the_documented_formulas(name: str) -> None:
+    """PRS, CI, sid, ADb and every CPace value are what §14.9's formulas give from the messages."""
+    vec = _load(name)
+    group = vec["claim"]
+    v = {key: bytes.fromhex(value) for key, value in group["cpace"].items()}
+    start = loads(bytes.fromhex(group["start"]), what="start", max_size=8192)
+    started = loads(bytes.fromhex(group["started"]), what="started", max_size=8192)
+    finish = loads(bytes.fromhex(group["finish"]), what="finish", max_size=8192)
+    assert v["prs"] == _claim_code(vec).hint + _claim_code(vec).secret
+    assert v["ci"] == b"AutoAdd claim" + start[Label.DEVICE_ID] + start[Label.REGISTRAR_FINGERPRINT]
+    assert start[Label.REGISTRAR_FINGERPRINT].hex() == vec["keys"][group["home_key"]]["fingerprint"]
+    assert v["sid"] == start[Label.REGISTRAR_NONCE] + started[Label.DEVICE_NONCE]
+    assert v["generator_string"] == _lv(b"CPace255", v["prs"], bytes(106), v["ci"], v["sid"])
+    assert cpace._calculate_generator(v["prs"], v["ci"], v["sid"]) == v["generator"]
+    assert x25519(v["ya_scalar"], v["generator"]) == v["ya"] == started[Label.SHARE]
+    assert x25519(v["yb_scalar"], v["generator"]) == v["yb"] == finish[Label.SHARE]
+    assert x25519(v["ya_scalar"], v["yb"]) == v["k"] == x25519(v["yb_scalar"], v["ya"])
+    assert v["ada"] == b""
+    assert v["adb"] == cbor2.dumps(finish[Label.OWNERS])
+    transcript = _lv(v["ya"], v["ada"]) + _lv(v["yb"], v["adb"])
+    assert hashlib.sha512(_lv(b"CPace255_ISK", v["sid"], v["k"]) + transcript).digest() == v["isk"]
+    assert hashlib.sha512(b"CPaceMac" + v["sid"] + v["isk"]).digest() == v["mac_key"]
+    tb = hmac.new(v["mac_key"], _lv(v["yb"], v["adb"]), hashlib.sha512).digest()
+    assert tb == v["tb"] == finish[Label.CONFIRMATION]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_claim_delays(name: str) -> None:
+    """Q4's delay for each listed wrong-code count."""
+    for failures, seconds in _load(name)["claim"]["delays"]:
+        assert claim_delay(failures) == seconds
+
+
+@pytest.mark.parametrize(("name", "case"), _cases("claim.invalid_chains"))
+def test_invalid_claim_chains(name: str, case: dict[str, Any]) -> None:
+    """Claim links refused by any chain verifier, with and without roots (the device's view)."""
+    vec = _load(name)
+    data = [bytes.fromhex(x) for x in case["input"]]
+    for roots in ([_cert(vec, root) for root in case["roots"]], None):
+        with _refused(case["error"], case["name"]):
+            verify_chain(data, roots=roots, now=_time(case["now"]))
+
+
+#: Refusals of a finish that come before the session is used up (F1-F2): the good finish still works.
+_BEFORE_F3 = {"malformed", "unsupported_version", "too_large", "unknown_session"}
+
+
+@pytest.mark.parametrize(("name", "case"), _cases("claim.invalid_steps"))
+def test_invalid_claim_steps(name: str, case: dict[str, Any]) -> None:
+    """Each claim message is refused with its code in the state it names; a device's session is used up
+    by a refused finish from F3 on, and a registrar's run still takes the good answer."""
+    vec = _load(name)
+    group = vec["claim"]
+    data = bytes.fromhex(case["input"])
+    good_finish = bytes.fromhex(group["finish"])
+    if case["step"] == "claim_start":
+        responder, chain = _claim_device(vec, case["device"])
+        with _refused(case["error"], case["name"]):
+            responder.read_start(data, chain)
+    elif case["step"] == "claim_finish":
+        state = case["device"]
+        responder, chain = _claim_device(vec, state)
+        with _refused(case["error"], case["name"]):
+            _finish_on(vec, responder, data, chain, state["now"])
+        if chain.head.owners or state["now"] >= 60:
+            return
+        if case["error"] in _BEFORE_F3:
+            _finish_on(vec, responder, good_finish, chain, state["now"])
+        else:
+            with _refused("unknown_session", case["name"]):
+                _finish_on(vec, responder, good_finish, chain, state["now"])
+    elif case["step"] == "claim_started":
+        run = _claim_run(vec)
+        with _refused(case["error"], case["name"]):
+            run.finish(data)
+        assert _claim_finish(vec, run) == good_finish
+    else:
+        run = _claim_run(vec)
+        _claim_finish(vec, run)
+        with _refused(case["error"], case["name"]):
+            run.read_link(data, _unassigned(vec))
+        run.read_link(bytes.fromhex(group["answer"]), _unassigned(vec))

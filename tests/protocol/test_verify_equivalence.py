@@ -141,7 +141,7 @@ def _chains(draw: st.DrawFn) -> tuple[KeyType, list[bytes], list[list[PrivateKey
             signer=signer,
             head=head,
             owners=[o.public_key() for o in owners[-1]],
-            reason=draw(st.sampled_from(list(LinkReason))),
+            reason=draw(st.sampled_from([LinkReason.ROTATE, LinkReason.HANDOVER])),
             issued_at=NOW_TS + n,
         )
         links.append(link)

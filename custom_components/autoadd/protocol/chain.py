@@ -24,6 +24,7 @@ from .certificates import (
     load_der_certificate,
     verify_certificate_chain,
 )
+from .claim_link import claim_signer
 from .const import (
     HASH_SIZE,
     MAX_CHAIN_ARRAY_SIZE,
@@ -72,7 +73,7 @@ CLOCK_SKEW = dt.timedelta(days=1)
 _LATEST_ISSUE = 2**37
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-#: The owner count is `_check_owners`' rule (invalid_owners); here the link size alone bounds the array.
+#: The owner count is `check_owners`' rule (invalid_owners); here the link size alone bounds the array.
 _OWNERS = array(byte_string(max_size=MAX_OWNER_KEY_SIZE), MAX_LINK_SIZE)
 _INVOICE_SCHEMA = cbor_map(
     {
@@ -157,9 +158,9 @@ class VerifiedChain:
 # --- Issuing --------------------------------------------------------------------------------------------
 
 
-def _owner_list(owners: Sequence[PublicKey]) -> list[bytes]:
+def _owner_list(owners: Sequence[PublicKey], *, unassigned: bool = False) -> list[bytes]:
     encoded = [public_key_to_bytes(owner) for owner in owners]
-    _check_owners(encoded, index=None)
+    check_owners(encoded, index=None, unassigned=unassigned)
     return encoded
 
 
@@ -174,12 +175,13 @@ def issue_invoice(
     model: str | None = None,
     order_ref: str | None = None,
 ) -> bytes:
-    """Sign link 0: the manufacturer's invoice naming the device and its first owners."""
+    """Sign link 0: the manufacturer's invoice naming the device and its first owners; no owners is
+    unassigned stock, claimed later with a claim code (§14.9)."""
     payload: dict[int, Any] = {
         Label.VERSION: PROTOCOL_VERSION,
         Label.DEVICE_ID: device_id,
         Label.IDEVID_HASH: idevid_hash,
-        Label.OWNERS: _owner_list(owners),
+        Label.OWNERS: _owner_list(owners, unassigned=True),
         Label.ISSUED_AT: issued_at,
     }
     if model is not None:
@@ -220,8 +222,11 @@ def issue_link(
 # --- Verifying ------------------------------------------------------------------------------------------
 
 
-def _check_owners(encoded: Sequence[bytes], *, index: int | None) -> tuple[PublicKey, ...]:
-    if not encoded:
+def check_owners(
+    encoded: Sequence[bytes], *, index: int | None, unassigned: bool = False
+) -> tuple[PublicKey, ...]:
+    """I10: the owner list as keys; empty only where `unassigned` (an invoice)."""
+    if not encoded and not unassigned:
         raise OwnersError("the owner list is empty", index=index)
     if len(encoded) > MAX_OWNERS:
         raise OwnersError(f"{len(encoded)} owners; at most {MAX_OWNERS} are allowed", index=index)
@@ -298,7 +303,7 @@ def read_invoice(
         except AutoAddError as err:
             err.index = 0
             raise
-    owners = _check_owners(fields[Label.OWNERS], index=0)
+    owners = check_owners(fields[Label.OWNERS], index=0, unassigned=True)
     if device is not None:
         if fields[Label.DEVICE_ID] != device.device_id:
             raise IDevIDMismatchError("the invoice names another device identifier", index=0)
@@ -334,11 +339,15 @@ def issue_time(issued_at: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(seconds=min(max(issued_at, 0), _LATEST_ISSUE))
 
 
-def read_link(data: bytes, head: ChainHead) -> tuple[ChainHead, LinkReason]:
-    """Verify one link n > 0 against the head it must extend; return the new head."""
+def read_link(data: bytes, head: ChainHead, idevid_hash: bytes | None = None) -> tuple[ChainHead, LinkReason]:
+    """Verify one link n > 0 against the head it must extend; return the new head. A head with no owners
+    (unassigned stock) is extended only by the device's claim link, checked against `idevid_hash`."""
     index = head.sequence + 1
     obj = _parse_link(data, index, ContentType.LINK)
-    signer = next((owner for owner in head.owners if obj.kid == fingerprint(owner)), None)
+    if not head.owners:
+        signer: PublicKey | None = claim_signer(obj, head, idevid_hash, index)
+    else:
+        signer = next((owner for owner in head.owners if obj.kid == fingerprint(owner)), None)
     if signer is None:
         raise SignerNotOwnerError(
             "the link's signer (kid) is not an owner named by the previous link", index=index
@@ -355,8 +364,10 @@ def read_link(data: bytes, head: ChainHead) -> tuple[ChainHead, LinkReason]:
         raise SequenceError("the link's sequence number is not its position in the chain", index=index)
     if fields[Label.PREVIOUS] != head.digest:
         raise PreviousHashError("the link does not carry the hash of the link before it", index=index)
-    owners = _check_owners(fields[Label.OWNERS], index=index)
     reason = LinkReason(fields[Label.REASON])
+    if (reason is LinkReason.CLAIM) != (not head.owners):
+        raise MalformedError("reason claim is for link 1 of a chain with no owners, and only it", index=index)
+    owners = check_owners(fields[Label.OWNERS], index=index)
     new_head = ChainHead(
         device_id=head.device_id,
         sequence=index,
@@ -380,7 +391,7 @@ def extend(chain: VerifiedChain, links: Sequence[bytes]) -> VerifiedChain:
         raise TooLargeError(f"a chain holds at most {MAX_CHAIN_SIZE} bytes")
     history = list(chain.history)
     for link in links:
-        head, _ = read_link(link, history[-1])
+        head, _ = read_link(link, history[-1], chain.idevid_hash)
         history.append(head)
     return VerifiedChain(
         links=(*chain.links, *links),

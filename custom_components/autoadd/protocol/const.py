@@ -43,6 +43,8 @@ class Label:
     CONFIG: Final = 17
     NOTE_HASH: Final = 18
     CHAIN_LENGTH: Final = 19
+    SHARE: Final = 20
+    CONFIRMATION: Final = 21
 
 
 class LinkReason(StrEnum):
@@ -50,6 +52,8 @@ class LinkReason(StrEnum):
 
     ROTATE = "rotate"
     HANDOVER = "handover"
+    #: Link 1 of unassigned stock: the device names its first owners after a claim code run (§14.9).
+    CLAIM = "claim"
 
 
 # --- Limits ---------------------------------------------------------------------------------------------

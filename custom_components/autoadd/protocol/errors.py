@@ -155,6 +155,38 @@ class RecoveryKeyStringError(HomeKeyStringError):
     code = "invalid_recovery_key_string"
 
 
+class ClaimCodeStringError(HomeKeyStringError):
+    """A claim code string that does not parse; `reason` as for a home key string."""
+
+    code = "invalid_claim_code_string"
+
+
+# --- Claim codes (§14.9) ----------------------------------------------------------------------------------
+
+
+class WrongClaimCodeError(AutoAddError):
+    """The claim run failed: the code was wrong (or the peer's share unusable). Never says how close."""
+
+    code = "wrong_claim_code"
+
+
+class AlreadyClaimedError(AutoAddError):
+    """A claim code run for a device whose chain already names owners."""
+
+    code = "already_claimed"
+
+
+class ClaimWaitError(AutoAddError):
+    """The device takes no claim code run now: too many wrong codes, the delay is not over."""
+
+    code = "claim_wait"
+
+    def __init__(self, detail: str, *, retry_after: int = 0, index: int | None = None) -> None:
+        """`retry_after`: whole seconds until the device takes a run again (its Retry-After header)."""
+        self.retry_after = retry_after
+        super().__init__(detail, index=index)
+
+
 # --- Chains ---------------------------------------------------------------------------------------------
 
 
@@ -258,6 +290,10 @@ ERRORS_BY_CODE: dict[str, type[AutoAddError]] = {
         InvalidKeyError,
         HomeKeyStringError,
         RecoveryKeyStringError,
+        ClaimCodeStringError,
+        WrongClaimCodeError,
+        AlreadyClaimedError,
+        ClaimWaitError,
         OwnersError,
         SignerNotOwnerError,
         PreviousHashError,

@@ -18,6 +18,8 @@ PATH_HELLO: Final = f"{BASE_PATH}/hello"
 PATH_NOTE: Final = f"{BASE_PATH}/note"
 PATH_LINKS: Final = f"{BASE_PATH}/links"
 PATH_ROOT: Final = f"{BASE_PATH}/root"
+PATH_CLAIM_START: Final = f"{BASE_PATH}/claim/start"
+PATH_CLAIM_FINISH: Final = f"{BASE_PATH}/claim/finish"
 MEDIA_TYPE: Final = "application/cbor"
 
 #: Transport-only code: the device refused the request because it came too fast.
@@ -48,6 +50,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "invalid_key": 400,
     "invalid_home_key_string": 400,
     "invalid_recovery_key_string": 400,
+    "invalid_claim_code_string": 400,
     "invalid_owners": 400,
     "bad_signature": 403,
     "untrusted_manufacturer": 403,
@@ -58,6 +61,8 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "wrong_device": 403,
     "not_owner": 403,
     "nonce_mismatch": 403,
+    "wrong_claim_code": 403,
+    "already_claimed": 409,
     "wrong_previous_hash": 409,
     "wrong_sequence": 409,
     "fork": 409,
@@ -70,6 +75,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     METHOD_NOT_ALLOWED: 405,
     REQUEST_TIMEOUT: 408,
     RATE_LIMITED: 429,
+    "claim_wait": 429,
 }
 
 
