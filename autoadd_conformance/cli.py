@@ -13,23 +13,28 @@ import sys
 from typing import TextIO
 
 from custom_components.autoadd.protocol.certificates import load_pem_certificates
+from custom_components.autoadd.protocol.claim_code import parse_claim_code
 from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.keys import private_key_from_pem
 
+from .checks_claim import ClaimOptions
 from .http import DeviceUrlError, device_origin
 from .runner import RunOptions, all_passed, run
 
 _DESCRIPTION = """\
 Check an AutoAdd device against docs/protocol.md over HTTP: the hello rules (§7.5, H1-H5), the note
-rules (§7.8, N1-N12), the session table (§8.4), the transport rules (§9, T1-T9) and, with --root, the
-proof it returns (§7.6, P1-P14). Prints one line per check, PASS, FAIL or SKIP; exits 0 when nothing
-failed. Only the device you name is contacted. Without --onboard nothing on the device changes (it
-only opens and drops handshake sessions)."""
+rules (§7.8, N1-N12), the session table (§8.4), the transport rules (§9, T1-T9), the root offer
+(§14.7), claim codes (§14.9) and, with --root, the proof it returns (§7.6, P1-P14). Prints one line
+per check, PASS, FAIL or SKIP; exits 0 when nothing failed. Only the device you name is contacted.
+Without --onboard, --claim-code and --claim nothing on the device changes (it only opens and drops
+sessions)."""
 
 _EPILOG = """\
 --onboard runs a full hello, proof, note, receipt with --owner-key and --root: it CHANGES the device's
 state, recording that key as the owner imprint and replacing its configuration with
-{"autoadd_conformance": "onboarded"}. Run it only on a device you own and may reconfigure."""
+{"autoadd_conformance": "onboarded"}. Run it only on a device you own and may reconfigure.
+--claim-code tries a wrong code on unassigned stock (the device counts it: after three, it waits before
+the next); --claim with --owner-key then claims the device for that key, for good (§14.9)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", type=Path, help="PEM certificate(s) of the manufacturer root(s)")
     parser.add_argument(
         "--onboard", action="store_true", help="run the full handshake (changes the device; needs both keys)"
+    )
+    parser.add_argument(
+        "--claim-code",
+        help="the claim code of unassigned stock: a wrong code is tried (counted by the device)",
+    )
+    parser.add_argument(
+        "--claim",
+        action="store_true",
+        help="claim unassigned stock for --owner-key with --claim-code (changes the device for good)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per line instead")
     return parser
@@ -64,7 +78,13 @@ def _options(args: argparse.Namespace) -> RunOptions:
         raise ValueError(f"cannot read {err.filename}: {err.strerror}") from err
     except AutoAddError as err:
         raise ValueError(f"an unusable key or certificate file ({err.code})") from err
-    return RunOptions(args.device, owner, roots, args.onboard)
+    code = None
+    if args.claim_code is not None:
+        try:
+            code = parse_claim_code(args.claim_code)
+        except AutoAddError as err:
+            raise ValueError(f"--claim-code: {err.detail}") from err
+    return RunOptions(args.device, owner, roots, args.onboard, ClaimOptions(code, owner, args.claim))
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

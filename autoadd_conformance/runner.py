@@ -7,13 +7,14 @@ so they run after the note checks that use a session of their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from cryptography import x509
 
 from custom_components.autoadd.protocol.keys import KeyType, PrivateKey
 
+from .checks_claim import ClaimOptions, claim_checks
 from .checks_hello import good_hello, good_hello_title, hello_checks, proof_checks
 from .checks_note import OnboardOptions, note_checks, onboard_checks, session_checks
 from .checks_root import root_check
@@ -31,6 +32,7 @@ class RunOptions:
     owner_key: PrivateKey | None = None
     roots: Sequence[x509.Certificate] | None = None
     onboard: bool = False
+    claim: ClaimOptions = field(default_factory=ClaimOptions)
 
 
 async def run(options: RunOptions, session: aiohttp.ClientSession | None = None) -> list[Result]:
@@ -61,6 +63,7 @@ async def _run(http: DeviceHttp, options: RunOptions) -> list[Result]:
     results += await session_checks(http)
     results += await transport_checks(http, probe)
     results.append(await root_check(http, probe))
+    results += await claim_checks(http, probe, options.claim)
     results += await onboard_checks(http, OnboardOptions(options.owner_key, options.roots, options.onboard))
     results.append(error_body_check(http))
     return results

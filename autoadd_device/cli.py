@@ -19,6 +19,9 @@ import signal
 import sys
 import time
 
+from custom_components.autoadd.protocol.claim_code import ClaimCode, parse_claim_code
+from custom_components.autoadd.protocol.errors import AutoAddError
+
 from .advertise import Advertiser
 from .device import ReferenceDevice
 from .files import IDEVID_KEY, DeviceFileError
@@ -81,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"requests each device accepts at once from one client (default {BURST})",
     )
     parser.add_argument(
+        "--claim-code",
+        help="the claim code (AACC1-...) of a device sold with no owner; for one device only",
+    )
+    parser.add_argument(
         "--factory-reset", action="store_true", help="reset the devices (keep their chains) and exit"
     )
     parser.add_argument(
@@ -102,7 +109,7 @@ async def run(args: argparse.Namespace, dirs: Sequence[Path], stop: asyncio.Even
     probing = asyncio.Semaphore(MAX_PROBING)
 
     async def start(index: int, folder: Path) -> None:
-        device = ReferenceDevice(folder, clock=time.monotonic)
+        device = ReferenceDevice(folder, clock=time.monotonic, claim_code=_claim_code(args.claim_code))
         if advertiser is not None:
             adv = advertiser
 
@@ -136,6 +143,16 @@ async def run(args: argparse.Namespace, dirs: Sequence[Path], stop: asyncio.Even
             await server.stop()
 
 
+def _claim_code(text: str | None) -> ClaimCode | None:
+    if text is None:
+        return None
+    try:
+        return parse_claim_code(text)
+    except AutoAddError as err:
+        print(f"autoadd-device: error: --claim-code: {err.detail}", file=sys.stderr)
+        raise SystemExit(2) from err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until SIGINT or SIGTERM; errors name the file at fault and exit 1."""
     args = build_parser().parse_args(argv)
@@ -144,9 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         dirs = find_device_dirs(args.paths)[: args.count]
         if not dirs:
             raise DeviceFileError(args.paths[0], "no device directories found")
+        if args.claim_code is not None and len(dirs) != 1:
+            raise DeviceFileError(args.paths[0], "--claim-code is for one device; name its directory")
+        _claim_code(args.claim_code)  # a bad code stops here, before anything starts
         if args.factory_reset:
             for folder in dirs:
-                ReferenceDevice(folder, clock=time.monotonic).factory_reset()
+                ReferenceDevice(
+                    folder, clock=time.monotonic, claim_code=_claim_code(args.claim_code)
+                ).factory_reset()
             return 0
 
         async def _main() -> None:

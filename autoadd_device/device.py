@@ -6,8 +6,9 @@ State (state.cbor, a CBOR map):
     "config"  the configuration from the last accepted note
 
 Factory reset clears the owner and the configuration but keeps the chain, so only a current owner can
-onboard the device again. When a link makes the imprinted owner no longer an owner (a hand-over, a
-rotation), the device is unclaimed again, so that the new owner's registrar onboards it.
+onboard the device again, and a claimed device can't be claimed again (claims.py). When a link makes
+the imprinted owner no longer an owner (a hand-over, a rotation), the device is unclaimed again, so
+that the new owner's registrar onboards it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from cryptography.x509.oid import NameOID
 
 from custom_components.autoadd.protocol.certificates import certificate_hash
 from custom_components.autoadd.protocol.chain import VerifiedChain, decode_chain, extend, verify_chain
+from custom_components.autoadd.protocol.claim import claim_answer
+from custom_components.autoadd.protocol.claim_code import ClaimCode
 from custom_components.autoadd.protocol.const import MAX_CHAIN_SIZE
 from custom_components.autoadd.protocol.encoding import dumps, loads
 from custom_components.autoadd.protocol.errors import AutoAddError, MalformedError
@@ -30,7 +33,8 @@ from custom_components.autoadd.protocol.handshake import DeviceResponder
 from custom_components.autoadd.protocol.idevid import device_id_for
 from custom_components.autoadd.protocol.keys import fingerprint, format_fingerprint
 
-from .files import STATE, DeviceFileError, DeviceIdentityFiles, load_identity, write_atomic
+from .claims import CLAIM_CODE, ClaimKeeper, read_claim_code
+from .files import INVOICE, STATE, DeviceFileError, DeviceIdentityFiles, load_identity, write_atomic
 
 _LOGGER = logging.getLogger(__name__)
 _STATE_LIMIT = MAX_CHAIN_SIZE + 16 * 1024
@@ -72,8 +76,10 @@ class ReferenceDevice:
         clock: Callable[[], float],
         on_change: Callable[[], None] | None = None,
         name: str | None = None,
+        claim_code: ClaimCode | None = None,
     ) -> None:
-        """Load the device directory; a missing or corrupt file raises DeviceFileError naming it."""
+        """Load the device directory; a missing or corrupt file raises DeviceFileError naming it.
+        `claim_code` (else the directory's claim_code file) lets unassigned stock be claimed."""
         self.folder = folder
         self.identity: DeviceIdentityFiles = load_identity(folder)
         self.device_id = device_id_for(self.identity.key.public_key())
@@ -83,6 +89,14 @@ class ReferenceDevice:
         self.state = self._load_state()
         self.chain = self._verify_own(self.state.chain, folder / STATE)
         self.responder = DeviceResponder(self.identity.key, self.identity.certificates)
+        code = claim_code or read_claim_code(folder)
+        if code is not None and not code.is_for(self.device_id):
+            raise DeviceFileError(folder / CLAIM_CODE, "the claim code is for another device")
+        if code is None and not self.chain.head.owners:
+            raise DeviceFileError(
+                folder / INVOICE, "the invoice names no owner and the device has no claim code"
+            )
+        self.claims = ClaimKeeper(folder, code, self.device_id, clock) if code is not None else None
 
     # --- persisted state ----------------------------------------------------------------------------------
 
@@ -171,6 +185,39 @@ class ReferenceDevice:
         self.log(
             "chain extended", f"{len(links)} link(s), now {len(new_chain.links)}; claimed={owner is not None}"
         )
+
+    def claim_start(self, body: bytes) -> bytes:
+        """The first half of a claim code run (§14.9 Q1-Q5)."""
+        if self.claims is None:
+            raise MalformedError("the device has no claim code")
+        answer = self.claims.start(body, self.chain)
+        self.log("claim started", f"{self.claims.failures} wrong code(s) counted so far")
+        return answer
+
+    def claim_finish(self, body: bytes) -> bytes:
+        """The second half (F1-F9): count the guess, check it, sign the claim link and keep it before
+        answering."""
+        if self.claims is None:
+            raise MalformedError("the device has no claim code")
+        claimed = self.claims.responder.finish(
+            body,
+            self.chain,
+            idevid_key=self.identity.key,
+            idevid_certificate=self.identity.certificates[0],
+            now=self._clock(),
+            issued_at=int(dt.datetime.now(dt.UTC).timestamp()),
+            count=self.claims.count,
+        )
+        self._save(DeviceState(claimed.links, None, {}))  # the claim link is kept before it is sent
+        self.chain = claimed
+        try:
+            self.claims.claimed()
+        except OSError as err:  # only the count of a device that takes no run again: it is claimed
+            _LOGGER.warning("%s: could not reset the wrong-code count: %s", self.name, err.strerror)
+        self.log(
+            "claimed", f"owners {', '.join(format_fingerprint(o) for o in claimed.head.owner_fingerprints)}"
+        )
+        return claim_answer(claimed)
 
     def factory_reset(self) -> None:
         """Forget the owner and configuration; keep the chain."""

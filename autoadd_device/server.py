@@ -27,12 +27,14 @@ from custom_components.autoadd.protocol.const import (
     Label,
 )
 from custom_components.autoadd.protocol.encoding import dumps, loads
-from custom_components.autoadd.protocol.errors import AutoAddError
+from custom_components.autoadd.protocol.errors import AutoAddError, ClaimWaitError
 from custom_components.autoadd.protocol.transport import (
     HTTP_STATUS,
     MEDIA_TYPE,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    PATH_CLAIM_FINISH,
+    PATH_CLAIM_START,
     PATH_HELLO,
     PATH_INFO,
     PATH_LINKS,
@@ -62,6 +64,8 @@ BODY_LIMITS: dict[str, int] = {
     PATH_HELLO: MAX_MESSAGE_SIZE,
     PATH_NOTE: MAX_BUNDLE_SIZE,
     PATH_LINKS: MAX_CHAIN_ARRAY_SIZE,
+    PATH_CLAIM_START: MAX_MESSAGE_SIZE,
+    PATH_CLAIM_FINISH: MAX_MESSAGE_SIZE,
 }
 #: The status aiohttp's own refusals have, and the code the device answers them with.
 _HTTP_CODES = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: TOO_LARGE, 415: MALFORMED}
@@ -132,7 +136,8 @@ def _endpoint(action: _Action, step: str, limit: int) -> _Handler:
             answer = action(device, body)
         except AutoAddError as err:
             device.log(f"{step} refused", str(err))
-            return error_response(err.code, err.detail)
+            wait = {"Retry-After": str(err.retry_after)} if isinstance(err, ClaimWaitError) else None
+            return error_response(err.code, err.detail, headers=wait)
         if answer is None:
             return web.Response(status=204)
         return web.Response(body=answer, content_type=MEDIA_TYPE)
@@ -267,6 +272,19 @@ def make_app(device: ReferenceDevice, *, limits: ServingLimits | None = None) ->
         (hdrs.METH_POST, PATH_NOTE, note),
         (hdrs.METH_POST, PATH_LINKS, links),
     ]
+    if device.claims is not None:  # only unassigned stock has the claim endpoints (§14.9)
+        routes += [
+            (
+                hdrs.METH_POST,
+                PATH_CLAIM_START,
+                _endpoint(ReferenceDevice.claim_start, "claim start", MAX_MESSAGE_SIZE),
+            ),
+            (
+                hdrs.METH_POST,
+                PATH_CLAIM_FINISH,
+                _endpoint(ReferenceDevice.claim_finish, "claim finish", MAX_MESSAGE_SIZE),
+            ),
+        ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler, expect_handler=_expect)
         app.router.add_route(hdrs.METH_ANY, path, _wrong_method(method), expect_handler=_expect)

@@ -3,6 +3,7 @@
     autoadd-vendor init --vendor DIR --name "Acme"            root CA and invoice signer
     autoadd-vendor provision --vendor DIR --out DEVICES --model "Lamp 1" --count 3
     autoadd-vendor invoice --vendor DIR DEVICE_DIR --home AAHK1-...   (one --home per owner, up to 8)
+    autoadd-vendor invoice --vendor DIR DEVICE_DIR --unassigned       (no owner: a claim code instead)
     autoadd-vendor inspect FILE [--root root.pem]
     autoadd-vendor home-key --out home.key                    a home key pair and its home key string
                             [--recovery-out recovery.txt]     ... and a recovery key (AAHK2 string)
@@ -19,7 +20,9 @@ from pathlib import Path
 import sys
 
 from cryptography import x509
+import segno
 
+from autoadd_device.claims import write_claim_code
 from autoadd_device.files import (
     IDEVID_CHAIN,
     INVOICE,
@@ -35,6 +38,7 @@ from custom_components.autoadd.protocol.certificates import (
     load_pem_certificates,
 )
 from custom_components.autoadd.protocol.chain import issue_invoice
+from custom_components.autoadd.protocol.claim_code import format_claim_code, new_claim_code
 from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_keys
 from custom_components.autoadd.protocol.idevid import device_id_for
@@ -169,8 +173,10 @@ def _home_keys(text: str) -> tuple[PublicKey, ...]:
 
 
 def cmd_invoice(args: argparse.Namespace) -> None:
-    """Issue a device's invoice to the buyer's home key string(s)."""
-    owners = [key for text in args.home for key in _home_keys(text)]
+    """Issue a device's invoice to the buyer's home key string(s), or to no one with a claim code."""
+    if bool(args.home) == args.unassigned:
+        raise VendorError("give --home (one per owner) or --unassigned, not both")
+    owners = [key for text in args.home or () for key in _home_keys(text)]
     signer_key = _read_key(args.vendor / SIGNER_KEY)
     signer = _read_cert(args.vendor / SIGNER_CERT)
     cert_path = args.device / IDEVID_CHAIN
@@ -191,7 +197,21 @@ def cmd_invoice(args: argparse.Namespace) -> None:
     except AutoAddError as err:
         raise VendorError(f"{cert_path}: {err.detail}") from err
     write_invoice(args.device, [invoice])
+    if args.unassigned:
+        _ship_claim_code(args, device_id_for(device_key))  # type: ignore[arg-type]
+        return
     print(f"{args.device / INVOICE}: invoice to {len(owners)} owner(s)")
+
+
+def _ship_claim_code(args: argparse.Namespace, device_id: bytes) -> None:
+    """Unassigned stock: a fresh claim code in the device directory, and its label (text and QR) to print
+    on the device and its box."""
+    text = format_claim_code(new_claim_code(device_id))
+    write_claim_code(args.device, text)
+    label = args.label or args.device.with_name(f"{args.device.name}.claim.svg")
+    segno.make(text, error="m").save(label, kind="svg", scale=4, border=2)
+    print(f"{args.device / INVOICE}: invoice to no owner (unassigned stock)")
+    print(f"claim code {text}: print it on the device and its box ({label} holds its QR code)")
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -283,9 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     inv = sub.add_parser("invoice", help="issue a device's invoice to one or more home key strings")
     inv.add_argument("device", type=Path, help="the device directory (made by provision)")
     inv.add_argument("--vendor", type=Path, required=True, help="the manufacturer folder made by init")
+    inv.add_argument("--home", action="append", help="the buyer's home key string; repeat for co-owners")
     inv.add_argument(
-        "--home", action="append", required=True, help="the buyer's home key string; repeat for co-owners"
+        "--unassigned",
+        action="store_true",
+        help="sell with no owner: write a claim code into the device directory and print it (§14.9)",
     )
+    inv.add_argument("--label", type=Path, help="where the claim code's QR label goes (an SVG)")
     inv.add_argument("--model", help="model name recorded in the invoice")
     inv.add_argument("--order", help="order reference recorded in the invoice")
     inv.add_argument("--force", action="store_true", help="replace an existing invoice.cbor")

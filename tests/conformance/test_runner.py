@@ -15,10 +15,13 @@ from aiohttp import web
 import pytest
 
 from autoadd_conformance import Outcome, Result, RunOptions, run
+from autoadd_conformance.checks_claim import ClaimOptions
 from autoadd_conformance.checks_note import ONBOARD_CONFIG
 from autoadd_conformance.cli import main
+from autoadd_device.claims import write_claim_code
 import autoadd_device.server
 from custom_components.autoadd.protocol.certificates import certificate_to_pem
+from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, private_key_to_pem
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, make_running_device
@@ -196,10 +199,12 @@ async def test_plain_text_404_fails_the_not_found_and_error_body_checks(
     assert [(result.rule, result.title) for result in failed] == [
         ("T2", "GET /autoadd/v1/nothing"),
         ("T2", "POST /"),
+        ("Q3", "a device whose chain names owners takes no claim (404 not_found or 409 already_claimed)"),
         ("T9", "every 4xx answer is {1: code, 2: detail <= 256 chars} as application/cbor, and no 5xx"),
     ]
     assert failed[0].why == "expected 404 not_found, got 404 with no CBOR error body"
-    assert failed[2].why.startswith("2 of ")
+    assert failed[2].why == "got 404 with no CBOR error body"
+    assert failed[3].why.startswith("3 of ")
 
 
 async def test_a_device_answering_200_to_everything_fails(tmp_path: Path) -> None:
@@ -274,3 +279,34 @@ async def test_a_root_offer_is_checked_against_the_device_chains(tmp_path: Path,
     else:
         assert check.outcome is Outcome.FAILED
         assert check.why == "the device's chains do not verify under the offered root: untrusted_manufacturer"
+
+
+async def test_unassigned_stock_passes_the_claim_checks(tmp_path: Path) -> None:
+    """§14.9: without a code only refusals that count nothing are sent (the device's wrong-code count
+    stays 0); with --claim-code a wrong code is refused (counted); with --claim the device is claimed for
+    the owner key and its claim link verifies."""
+    async with aiohttp.ClientSession() as session:
+        running = make_running_device(tmp_path / "stock", Manufacturer.create("Acme"), [], "UN1", session)
+        code = ClaimCode(running.spec.device_id[:3], b"conform!")
+        write_claim_code(running.folder, format_claim_code(code))
+        device = await running.start()
+        try:
+            plain = await run(RunOptions(url(running)))
+            assert device.claims is not None
+            assert device.claims.failures == 0
+            claimed = await run(RunOptions(url(running), claim=ClaimOptions(code, HOME, claim=True)))
+        finally:
+            await running.stop()
+    by_rule = {result.rule: result for result in plain}
+    assert [by_rule[rule].outcome for rule in ("Q1", "Q2", "F2")] == [Outcome.PASSED] * 3
+    assert by_rule["F5"].why == "needs --claim-code"
+    assert outcomes(claimed)[Outcome.FAILED] == []
+    assert {r.rule for r in outcomes(claimed)[Outcome.PASSED]} >= {"Q1", "Q2", "F2", "F5", "F8"}
+    assert device.chain.head.owner_fingerprints == (fingerprint(HOME.public_key()),)
+    assert device.claims.failures == 0  # reset by the claim
+
+
+async def test_a_device_with_owners_takes_no_claim(device: RunningDevice) -> None:
+    results = await run(RunOptions(url(device)))
+    (check,) = [result for result in results if result.rule == "Q3"]
+    assert check.outcome is Outcome.PASSED

@@ -13,6 +13,7 @@ from autoadd_device.device import ReferenceDevice
 from autoadd_vendor.cli import main
 from custom_components.autoadd.protocol.certificates import certificate_to_der, load_pem_certificates
 from custom_components.autoadd.protocol.chain import decode_chain, verify_chain
+from custom_components.autoadd.protocol.claim_code import parse_claim_code
 from custom_components.autoadd.protocol.home_key import parse_home_key, parse_home_keys
 from custom_components.autoadd.protocol.idevid import verify_idevid
 from custom_components.autoadd.protocol.keys import fingerprint, format_fingerprint
@@ -299,3 +300,36 @@ def test_home_key_and_recovery_key_files_must_differ(
     assert code != 0
     assert "another file" in err
     assert not same.exists()
+
+
+def test_unassigned_stock_ships_a_claim_code(
+    vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """invoice --unassigned: no owner, a claim code in the device directory (0600) and a QR label to print;
+    the device starts with it and the code is printed for the box."""
+    devices = tmp_path / "devices"
+    run(["provision", "--vendor", str(vendor), "--out", str(devices), "--model", "Lamp 1"], capsys)
+    folder = devices / "SN0001"
+    code, out, _ = run(["invoice", "--vendor", str(vendor), str(folder), "--unassigned", "--force"], capsys)
+    assert code == 0
+    text = (folder / "claim_code").read_text().strip()
+    assert f"claim code {text}" in out
+    assert (folder / "claim_code").stat().st_mode & 0o777 == 0o600
+    assert (devices / "SN0001.claim.svg").read_text().startswith("<?xml")
+    device = ReferenceDevice(folder, clock=lambda: 0.0)
+    assert device.chain.head.owners == ()
+    assert device.claims is not None
+    assert parse_claim_code(text).is_for(device.device_id)
+
+
+def test_unassigned_or_homes_not_both(
+    vendor: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    devices = tmp_path / "devices"
+    run(["provision", "--vendor", str(vendor), "--out", str(devices), "--model", "Lamp 1"], capsys)
+    code, home_string, _ = run(["home-key", "--out", str(tmp_path / "home.key")], capsys)
+    args = ["invoice", "--vendor", str(vendor), str(devices / "SN0001"), "--force"]
+    for extra in ([], ["--unassigned", "--home", home_string.strip()]):
+        code, _, err = run([*args, *extra], capsys)
+        assert code != 0
+        assert "give --home (one per owner) or --unassigned, not both" in err
