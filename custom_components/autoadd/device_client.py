@@ -17,11 +17,14 @@ from typing import Any, Final
 import aiohttp
 
 from .protocol.certificates import MAX_ROOT_OFFER
+from .protocol.claim import MAX_CLAIM_ANSWER
 from .protocol.const import MAX_BUNDLE_SIZE, MAX_MESSAGE_SIZE, Label
 from .protocol.encoding import dumps, loads
 from .protocol.errors import MalformedError, TooLargeError
 from .protocol.transport import (
     MEDIA_TYPE,
+    PATH_CLAIM_FINISH,
+    PATH_CLAIM_START,
     PATH_HELLO,
     PATH_INFO,
     PATH_LINKS,
@@ -133,6 +136,14 @@ class DeviceClient:
     async def root(self) -> bytes:
         """Ask for the manufacturer root the device offers (still to be checked, §14.7)."""
         return await self._request("GET", PATH_ROOT, MAX_ROOT_OFFER)
+
+    async def claim_start(self, start: bytes) -> bytes:
+        """POST /claim/start; returns the device's share (§14.9)."""
+        return await self._request("POST", PATH_CLAIM_START, MAX_SMALL_BODY, start)
+
+    async def claim_finish(self, finish: bytes) -> bytes:
+        """POST /claim/finish; returns the claim link the device signed, still to be verified."""
+        return await self._request("POST", PATH_CLAIM_FINISH, MAX_CLAIM_ANSWER, finish)
 
 
 async def _answer(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -18,6 +18,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
+from .claim_steps import ClaimOptions
 from .const import CONF_ASK_ABOUT_MANUFACTURERS, CONF_MAX_KEY_AGE_DAYS, DOMAIN
 from .home_key_view import home_key_placeholders
 from .options_base import device_label
@@ -36,6 +37,7 @@ CONF_DESTROY_OLD_KEY = "destroy_old_key"
 
 MENU = [
     "home_key",
+    "claim_device",
     "rotate_home_key",
     "recovery_key",
     "restore_from_recovery_key",
@@ -63,7 +65,7 @@ def home_key_form_placeholders(hass: HomeAssistant, keys: HomeKeys) -> dict[str,
     return home_key_placeholders(hass, format_home_key(*keys.owner_keys()), keys.current.fingerprint)
 
 
-class AutoAddOptionsFlow(HandOverSteps, TrustSteps, RecoveryOptions):
+class AutoAddOptionsFlow(HandOverSteps, TrustSteps, RecoveryOptions, ClaimOptions):
     """Everything the owner manages after setup."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

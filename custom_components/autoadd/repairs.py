@@ -1,6 +1,6 @@
 """Repair flows: the owner approves or rejects a device another owner handed to this home, or a
-manufacturer a device of this home offered, and decides where a device whose identity answers at two
-addresses is followed."""
+manufacturer a device of this home offered, decides where a device whose identity answers at two
+addresses is followed, and gives an unassigned device its claim code (claim_steps.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     # 2026.3, the minimum, has no such name and types them FlowResult. Only annotations use it.
     from homeassistant.components.repairs import RepairsFlowResult as FlowResult
 
+from .claim_steps import ClaimDeviceFlow
 from .const import DOMAIN
-from .registrar import new_manufacturers
+from .registrar import claims, new_manufacturers
 from .registrar.core import Registrar
 from .registrar.failures import approval_placeholders
 from .registrar.ownership import approve, decide_clone, reject
@@ -157,6 +158,8 @@ async def async_create_fix_flow(
     registrar = entry.runtime_data.registrar
     if issue_id.startswith("clone_"):
         return ClonedDeviceFlow(registrar, str(data["device_id"]))
+    if issue_id.startswith(f"{claims.ISSUE}_"):
+        return ClaimDeviceFlow(registrar, str(data["device_id"]))
     if issue_id.startswith(f"{new_manufacturers.ISSUE}_"):
         return ApproveManufacturerFlow(registrar, str(data["device_id"]))
     return ApproveDeviceFlow(registrar, str(data["device_id"]))

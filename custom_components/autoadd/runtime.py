@@ -36,6 +36,7 @@ ISSUE_KEYS = {
     "counterfeit": "counterfeit_device",
     "manufacturer": "approve_manufacturer",
     "manufacturers_full": "manufacturers_full",
+    "claim": "claim_device",
 }
 
 

@@ -285,6 +285,7 @@ async def test_options_menu(hass: HomeAssistant, loaded: MockConfigEntry) -> Non
     assert result["step_id"] == "init"
     assert result["menu_options"] == [
         "home_key",
+        "claim_device",
         "rotate_home_key",
         "recovery_key",
         "restore_from_recovery_key",

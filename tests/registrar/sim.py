@@ -17,6 +17,8 @@ import orjson
 
 from custom_components.autoadd.protocol.certificates import certificate_hash
 from custom_components.autoadd.protocol.chain import VerifiedChain, extend, issue_invoice, verify_chain
+from custom_components.autoadd.protocol.claim import ClaimResponder, claim_answer
+from custom_components.autoadd.protocol.claim_code import ClaimCode
 from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.handshake import DeviceResponder
 from custom_components.autoadd.protocol.keys import PublicKey, fingerprint
@@ -59,14 +61,27 @@ class SimDevice:
     chain: VerifiedChain
     owner: bytes | None = None
     online: bool = True
+    #: Unassigned stock (§14.9): the code printed on it; its claim runs (rate limits are the device's
+    #: own, tested with the reference device).
+    code: ClaimCode | None = None
     responder: DeviceResponder = field(init=False)
+    claims: ClaimResponder | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.responder = self.spec.responder()
+        if self.code is not None:
+            self.claims = ClaimResponder(self.code, self.spec.device_id)
 
     @classmethod
-    def made(cls, maker: Manufacturer, serial: str, owners: list[PublicKey], clock: Clock) -> SimDevice:
-        """A device as the factory ships it: its invoice names `owners`."""
+    def made(
+        cls,
+        maker: Manufacturer,
+        serial: str,
+        owners: list[PublicKey],
+        clock: Clock,
+        code: ClaimCode | None = None,
+    ) -> SimDevice:
+        """A device as the factory ships it: its invoice names `owners` (none: unassigned, with `code`)."""
         spec = maker.make_device(serial)
         invoice = issue_invoice(
             signer=maker.signer_key,
@@ -78,7 +93,7 @@ class SimDevice:
             model="Lamp 1",
         )
         spec.links = [invoice]
-        return cls(spec, clock, verify_chain(spec.links, roots=[maker.root], now=NOW))
+        return cls(spec, clock, verify_chain(spec.links, roots=[maker.root], now=NOW), code=code)
 
     @property
     def device_id(self) -> str:
@@ -104,6 +119,26 @@ class SimDevice:
     def factory_reset(self) -> None:
         self.owner = None
         self.responder = self.spec.responder()
+
+    def claims_or_404(self) -> ClaimResponder:
+        if self.claims is None:
+            raise DeviceSaidError("not_found", "the device has no claim code")
+        return self.claims
+
+    def claim_start(self, body: bytes) -> bytes:
+        claims = self.claims_or_404()
+        return claims.answer_start(claims.read_start(body, self.chain), now=self.clock.monotonic())
+
+    def claim_finish(self, body: bytes) -> bytes:
+        self.chain = self.claims_or_404().finish(
+            body,
+            self.chain,
+            idevid_key=self.spec.key,
+            idevid_certificate=self.spec.cert,
+            now=self.clock.monotonic(),
+            issued_at=NOW_TS,
+        )
+        return claim_answer(self.chain)
 
 
 class Network:
@@ -143,6 +178,12 @@ class Connection:
     async def root(self) -> bytes:
         self._device()
         raise DeviceSaidError("not_found", "the simulated devices offer no root")
+
+    async def claim_start(self, start: bytes) -> bytes:
+        return self._device().claim_start(start)
+
+    async def claim_finish(self, finish: bytes) -> bytes:
+        return self._device().claim_finish(finish)
 
 
 @dataclass

@@ -21,15 +21,17 @@ import datetime as dt
 import os
 from typing import Any
 
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 import orjson
 
 from custom_components.autoadd.protocol import cose
 from custom_components.autoadd.protocol.chain import decode_chain, encode_chain, issue_link, verify_chain
+from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code
 from custom_components.autoadd.protocol.const import ContentType, LinkReason
+from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.keys import KeyType, PublicKey, fingerprint
-from custom_components.autoadd.registrar import handover, ownership, restore, rotation
+from custom_components.autoadd.registrar import claims, handover, ownership, restore, rotation
 from custom_components.autoadd.registrar.core import Candidate, Registrar
 from custom_components.autoadd.registrar.keys import HomeKey, HomeKeys, RecoveryKey
 from custom_components.autoadd.registrar.machine import held_links
@@ -90,6 +92,8 @@ class Home(RuleBasedStateMachine):
         #: Devices with no record on disk when the owner destroyed a key (they chose; the step says so).
         self.unknown_when_a_key_went: set[str] = set()
         self.transfers: dict[str, bytes] = {}
+        #: Unassigned devices this home claimed with the right code.
+        self.claimed: set[str] = set()
         self.boots = 0
         self.registrar: Registrar
         self.scheduler: Scheduler
@@ -213,7 +217,8 @@ class Home(RuleBasedStateMachine):
         return sim
 
     @rule(
-        target=devices, kind=st.sampled_from(["bought", "bought_before_a_rotation", "handed_in", "neighbour"])
+        target=devices,
+        kind=st.sampled_from(["bought", "bought_before_a_rotation", "handed_in", "neighbour", "unassigned"]),
     )
     def switch_on_new_device(self, kind: str) -> SimDevice:
         serial = f"SN{len(self.sims):04d}"
@@ -225,6 +230,9 @@ class Home(RuleBasedStateMachine):
             sim = SimDevice.made(MAKER, serial, [next(iter(self.home_publics.values()))], self.clock)
         elif kind == "handed_in":
             sim = self.handed_in(serial)
+        elif kind == "unassigned":  # sold with no owner; its claim code is printed on it (§14.9)
+            code = ClaimCode(MAKER.make_device(serial).device_id[:3], b"printed!")
+            sim = SimDevice.made(MAKER, serial, [], self.clock, code=code)
         else:
             sim = SimDevice.made(MAKER, serial, [ROGUE.public_key()], self.clock)
         self.announce(self.place(sim))
@@ -426,6 +434,39 @@ class Home(RuleBasedStateMachine):
         )
         self.announce(sim)
 
+    def stock(self) -> list[SimDevice]:
+        return [sim for sim in self.sims.values() if sim.code is not None]
+
+    @precondition(lambda self: bool(self.stock()))
+    @rule(data=st.data(), right=st.booleans())
+    def owner_types_the_claim_code(self, data: st.DataObject, right: bool) -> None:
+        """The owner types the code printed on the device (or mistypes its secret: the checksum of a
+        typo is caught before anything is sent, so this is a wrong code that passes its checksum)."""
+        sim = data.draw(st.sampled_from(self.stock()))
+        assert sim.code is not None
+        code = sim.code if right else ClaimCode(sim.code.hint, b"guessed!")
+        before = proven_view(self.registrar, sim.device_id)
+        try:
+            result = self.run(claims.claim(self.registrar, format_claim_code(code)))
+        except AutoAddError as err:
+            code_of = getattr(err, "peer_code", err.code)
+            assert code_of in {"no_device_for_code", "wrong_claim_code", "already_claimed", "unreachable"}, (
+                code_of
+            )
+            event(f"claim refused: {code_of}")
+            if code_of == "wrong_claim_code":
+                assert not right
+                assert sim.head_owners == set()
+                assert proven_view(self.registrar, sim.device_id) == before  # nothing moved
+            self.settle()
+            return
+        if result is not None and not result.ran:  # it named this home already: no code was run
+            assert sim.device_id in self.claimed
+            return
+        assert right, "a wrong claim code claimed the device"
+        self.claimed.add(sim.device_id)
+        event(f"claimed: {'added' if sim.owner is not None else 'not added yet'}")
+
     @rule(sim=devices)
     def remove_device(self, sim: SimDevice) -> None:
         ownership.remove(self.registrar, sim.device_id)
@@ -624,6 +665,17 @@ class Home(RuleBasedStateMachine):
                     assert owners.head.owner_fingerprints[0] in self.home_publics
 
     @invariant()
+    def only_the_right_code_claims_and_names_this_home(self) -> None:
+        for sim in self.sims.values():
+            if sim.code is None or len(sim.chain.history) < 2:
+                continue
+            assert sim.device_id in self.claimed
+            claim = sim.chain.history[1]
+            assert claim.reason is LinkReason.CLAIM
+            assert claim.owner_fingerprints[0] in self.home_publics
+            assert set(claim.owner_fingerprints[1:]) <= {fingerprint(RECOVERY.public_key())}
+
+    @invariant()
     def stored_chain_is_a_prefix(self) -> None:
         if not hasattr(self, "registrar"):
             return
@@ -648,3 +700,17 @@ Home.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestRegistrarLifecycle = Home.TestCase
+
+
+class HomeWithStock(Home):
+    """The same home, whose first device is unassigned stock waiting for its claim code (§14.9), so that
+    claims meet every other step (crashes, failed writes, rotations, restores) in most examples."""
+
+    @initialize()
+    def install(self) -> None:
+        super().install()
+        self.switch_on_new_device("unassigned")
+
+
+HomeWithStock.TestCase.settings = Home.TestCase.settings
+TestRegistrarLifecycleWithStock = HomeWithStock.TestCase

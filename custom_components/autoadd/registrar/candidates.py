@@ -112,6 +112,7 @@ def prune_refusals(registrar: Registrar, now: datetime) -> bool:
     ]
     for device_id in gone:
         del registrar.state.devices[device_id]
+        registrar.owner.clear_issue("claim", device_id)  # an unassigned device's question goes with it
     if gone:
         _LOGGER.debug("Forgot %d refused unknown device ids", len(gone))
     return bool(gone)

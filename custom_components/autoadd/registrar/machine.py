@@ -18,6 +18,7 @@ import functools
 import hashlib
 
 from custom_components.autoadd.protocol.chain import VerifiedChain
+from custom_components.autoadd.protocol.const import LinkReason
 
 from .record import Address, Approval, ChangeKind, DeviceRecord, PendingChange, Phase, Refusal
 
@@ -133,10 +134,16 @@ def entry_index(chain: VerifiedChain, ours: set[bytes]) -> int:
 
 
 def previous_owner(chain: VerifiedChain, ours: set[bytes]) -> bytes | None:
-    """Who handed the device to this home: None when this home owns it by the invoice or its own link."""
+    """Who handed the device to this home: None when this home owns it by the invoice or its own link.
+    A claim link (§14.9) is this home's own when it names this home first (the device names the home it
+    ran the code with first); one whose first owner is another home was claimed by that home, which
+    named this one too: that home handed it over."""
     entry = entry_index(chain, ours)
-    signer = chain.history[entry].signer
-    return None if entry == 0 or signer in ours else signer
+    step = chain.history[entry]
+    if step.reason is LinkReason.CLAIM:
+        claimer = step.owner_fingerprints[0]
+        return None if claimer in ours else claimer
+    return None if entry == 0 or step.signer in ours else step.signer
 
 
 # --- Transitions on evidence from the device ----------------------------------------------------------

@@ -80,8 +80,9 @@ async def offer(
     """The proof failed with `refused` (no trusted root, none claimed): ask the device for its root and, if
     the proof verifies under it for this home, ask the owner (O1-O9). Raises `refused` itself when the
     offer changes nothing, else why the device waits; returns the proof only when the root was trusted
-    meanwhile (O6). `where`: the device id it announced and the address the attempt is at; `off_loop`:
-    verify in a worker thread (a long chain)."""
+    meanwhile (O6), or when the chain names no owner yet (unassigned stock: its claim code is asked
+    for, and its root only once the device names this home). `where`: the device id it announced and
+    the address the attempt is at; `off_loop`: verify in a worker thread (a long chain)."""
     device_id, address = where
     if not registrar.ask_about_manufacturers:
         raise refused  # O1
@@ -107,6 +108,8 @@ async def offer(
     except AutoAddError as err:
         _LOGGER.debug("Device %s: its proof fails under the root it offers: %s", device_id[:12], err.code)
         raise refused from None
+    if not proven.chain.head.owners:
+        return proven  # O9: unassigned stock asks for its claim code first (§14.9); its root once it is ours
     if not set(proven.chain.head.owner_fingerprints) & registrar.keys.with_recovery():
         raise refused  # O9: not this home's device; its owner's registrar may ask
     _wait(registrar, cert, proven, address)

@@ -61,6 +61,12 @@ class DeviceConnection(Protocol):
     async def root(self) -> bytes:
         """GET /root; returns the root offer, unverified (a device without one answers 404)."""
 
+    async def claim_start(self, start: bytes) -> bytes:
+        """POST /claim/start; returns the device's share (§14.9)."""
+
+    async def claim_finish(self, finish: bytes) -> bytes:
+        """POST /claim/finish; returns the claim link, unverified."""
+
 
 type Transport = Callable[[str, int], DeviceConnection]
 

@@ -20,12 +20,12 @@ from custom_components.autoadd.protocol.errors import (
 )
 from custom_components.autoadd.protocol.handshake import ProvenDevice, RegistrarHandshake
 
-from . import failures, machine, new_manufacturers, reachability
+from . import claims, failures, machine, new_manufacturers, reachability
 from .ports import DeviceConnection, DeviceSaidError, DeviceUnreachableError
 from .record import Address, DeviceRecord, Phase
 from .rotation import after_confirmation, sign_rotation_for
 from .text import Place, shown
-from .verdict import AskOwner, KeyLost, Left, Present, Push, Refuse, Rotate, judge_proof
+from .verdict import AskOwner, KeyLost, Left, Present, Push, Refuse, Rotate, Unassigned, judge_proof
 
 if TYPE_CHECKING:
     from .core import Registrar
@@ -250,6 +250,7 @@ def _joined(registrar: Registrar, proven: ProvenDevice, chain: VerifiedChain, ad
     registrar.tell(record, events)
     registrar.owner.clear_issue("approve", record.device_id)
     registrar.owner.clear_issue("key_lost", record.device_id)
+    registrar.owner.clear_issue(claims.ISSUE, record.device_id)
     failures.clear_tampered(registrar, record)
     failures.clear_counterfeit(registrar, record)
     if record.is_member and (not was_member or first):
@@ -268,12 +269,14 @@ def _apply(
     registrar: Registrar,
     device_id: str,
     proven: ProvenDevice,
-    verdict: Left | KeyLost | AskOwner | Refuse | Push | Rotate,
+    verdict: Left | KeyLost | AskOwner | Unassigned | Refuse | Push | Rotate,
     address: Address,
 ) -> None:
     record = registrar.record(device_id)
     _learn(registrar, record, proven)
     now = registrar.now()
+    if not isinstance(verdict, Unassigned):
+        registrar.owner.clear_issue(claims.ISSUE, device_id)  # it has owners now: no code to ask for
     if isinstance(verdict, Left):
         was_member = record.is_member
         registrar.tell(record, machine.on_left(record, proven.chain, address, now))
@@ -288,6 +291,11 @@ def _apply(
             record, machine.on_ask_owner(record, proven.chain, address, verdict.previous_owner, now)
         )
         failures.raise_approval(registrar, record)
+    elif isinstance(verdict, Unassigned):
+        error = claims.UnassignedError("the device's invoice names no owner: it waits for its claim code")
+        failures.refuse(registrar, device_id, error, address, proven=True, proven_not_ours=True)
+        claims.noticed(registrar, registrar.record(device_id), address)
+        return
     elif isinstance(verdict, Refuse):
         failures.refuse(
             registrar,

@@ -64,6 +64,11 @@ class KeyLost:
 
 
 @dataclass(frozen=True, slots=True)
+class Unassigned:
+    """Unassigned stock: its chain names no owner yet; it waits for its claim code (§14.9)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Refuse:
     """Not this home's, or not acceptable: nothing changes but the refusal."""
 
@@ -72,7 +77,7 @@ class Refuse:
     outdated: bool = False
 
 
-type Verdict = Present | Push | Rotate | AskOwner | Left | KeyLost | Refuse
+type Verdict = Present | Push | Rotate | AskOwner | Left | KeyLost | Unassigned | Refuse
 
 
 def _continues_beyond_us(chain: VerifiedChain, keys: HomeKeys) -> bool:
@@ -114,6 +119,8 @@ def judge_proof(  # noqa: PLR0911 - one return per verdict, in the order they ar
         extended = extend(chain, extra)
     except AutoAddError as err:
         return Refuse(err)
+    if not extended.head.owners:
+        return Unassigned()
     ours = keys.fingerprints()
     owners = set(extended.head.owner_fingerprints)
     if not owners & ours:

@@ -1,0 +1,113 @@
+"""Unassigned stock (§14.9): a device whose invoice names no owner waits for its claim code.
+
+A proof whose chain names no owner is refused as `unassigned`, and the owner is asked for the code in
+Repairs. When the owner gives it, the registrar proves the device again, runs CPace keyed by the code
+(bound to this home's key, the device id and both nonces) and checks the claim link the device signs.
+It stores nothing on the way: the claim link is on the device, and only the fresh proof that follows
+(a normal attempt) makes the device this home's. The code is never stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from custom_components.autoadd.protocol.claim import ClaimRun
+from custom_components.autoadd.protocol.claim_code import ClaimCode, parse_claim_code
+from custom_components.autoadd.protocol.errors import AlreadyClaimedError, AutoAddError
+from custom_components.autoadd.protocol.keys import public_key_of
+
+from . import session
+from .ports import Issue
+from .record import Address, DeviceRecord
+
+if TYPE_CHECKING:
+    from .core import Registrar
+
+ISSUE = "claim"
+
+
+class UnassignedError(AutoAddError):
+    """The device proved a chain that names no owner: it waits for its claim code (local)."""
+
+    code = "unassigned"
+
+
+class NoDeviceForCodeError(AutoAddError):
+    """No unassigned device this home has seen is the one the code is for (local)."""
+
+    code = "no_device_for_code"
+
+
+def noticed(registrar: Registrar, record: DeviceRecord, address: Address) -> None:
+    """An unassigned device proved itself at `address`: kept there, and the owner is asked for its code."""
+    record.hint = address
+    registrar.owner.raise_issue(
+        Issue(
+            ISSUE,
+            record.device_id,
+            {
+                "manufacturer": record.manufacturer,
+                "model": record.model or "AutoAdd device",
+                "serial_number": record.serial_number or record.device_id[:8],
+                "device": record.device_id[:16],
+            },
+            fixable=True,
+        )
+    )
+
+
+def waiting(registrar: Registrar) -> list[DeviceRecord]:
+    """The unassigned devices this home has seen, newest first."""
+    found = [
+        record
+        for record in registrar.state.devices.values()
+        if record.refusal is not None and record.refusal.code == UnassignedError.code and record.hint
+    ]
+    return sorted(found, key=lambda record: record.refusal.at if record.refusal else "", reverse=True)
+
+
+def _find(registrar: Registrar, code: ClaimCode, device_id: str | None) -> DeviceRecord:
+    for record in waiting(registrar):
+        if code.is_for(bytes.fromhex(record.device_id)) and device_id in (None, record.device_id):
+            return record
+    if device_id is not None:
+        raise NoDeviceForCodeError("this claim code is for another device (its first characters differ)")
+    raise NoDeviceForCodeError("no device waiting for a claim code here is the one this code is for")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """How a claim ended: the device's record after the attempt that followed, and whether a code run
+    claimed it now (False: it named this home already, claimed before a crash, so the code was not run)."""
+
+    record: DeviceRecord
+    ran: bool
+
+
+async def claim(registrar: Registrar, text: str, device_id: str | None = None) -> Claimed:
+    """Claim the unassigned device `text` is the code of (`device_id`: the one the owner chose), then
+    add it. Raises the reason when it can't: the code's (a typo), this home's, or the device's."""
+    code = parse_claim_code(text)
+    record = _find(registrar, code, device_id)
+    device_id, address = record.device_id, record.hint
+    assert address is not None
+    async with registrar.lock(device_id):
+        conn = registrar.transport(address.host, address.port)
+        _, proven = await session.prove(registrar, conn, device_id, address)
+        owners = set(proven.chain.head.owner_fingerprints)
+        if owners and not owners & registrar.keys.with_recovery():
+            raise AlreadyClaimedError("the device's chain names other owners: someone claimed it first")
+        ran = not owners  # else claimed by this home already (before a crash?): it is only added
+        if ran:
+            run = ClaimRun(
+                code,
+                device_id=proven.device_id,
+                home=public_key_of(registrar.home.key),
+                owners=registrar.keys.owner_keys(),
+            )
+            started = await session.ask(conn.claim_start(run.start))
+            run.read_link(await session.ask(conn.claim_finish(run.finish(started))), proven.chain)
+    registrar.owner.clear_issue(ISSUE, device_id)
+    await registrar.attempt(device_id, address, session.Purpose.ONBOARD)  # the proof that moves state
+    return Claimed(registrar.record(device_id), ran)
