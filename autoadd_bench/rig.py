@@ -125,6 +125,12 @@ class _Connection:
     async def root(self) -> bytes:
         raise DeviceUnreachableError("the bench's manufacturer is trusted")
 
+    async def claim_start(self, start: bytes) -> bytes:
+        raise DeviceUnreachableError("the bench's devices are sold to the home")
+
+    async def claim_finish(self, finish: bytes) -> bytes:
+        raise DeviceUnreachableError("the bench's devices are sold to the home")
+
 
 class JsonPersistence:
     """Durable saves as the HA adapter makes them: the whole state as JSON (orjson, as Home Assistant's

@@ -6,8 +6,9 @@
 The scenario: the home is set up with a recovery key. A manufacturer (made with autoadd-vendor) ships three
 devices invoiced to the demo home, one device handed over to the demo home by a second home (approved by
 the owner), one device whose invoice is forged (signed under a root that copies the trusted
-manufacturer's name), and one device from a second manufacturer the home does not trust yet, whose root
-the owner approves when asked. Then that Home Assistant is lost with no backup: a new one restores the
+manufacturer's name), one device sold with no owner, which the owner claims with the code printed on
+it, and one device from a second manufacturer the home does not trust yet, whose root the owner
+approves when asked. Then that Home Assistant is lost with no backup: a new one restores the
 home from the recovery key, and every device comes back. Everything the demo starts is stopped, and
 everything it creates is under the git-ignored demo/ folder, removed at the next run.
 """
@@ -42,6 +43,7 @@ from .network import VirtualNetwork
 
 DEMO = REPO / "demo"
 FIRST_PORT = 8400
+CLAIMED = "claimed with its code, then onboarded"
 
 
 def say(text: str) -> None:
@@ -100,7 +102,7 @@ def make_devices(home_key: str) -> dict[str, str]:
         "--model",
         "Lamp 1",
         "--count",
-        "5",
+        "6",
     )
     second_home = quiet_vendor("home-key", "--out", str(DEMO / "second-home.key"))
     expected: dict[str, str] = {}
@@ -125,6 +127,13 @@ def make_devices(home_key: str) -> dict[str, str]:
     # counterfeit: the owner is told in a repair issue).
     quiet_vendor("invoice", "--vendor", str(vendors / "mallory"), str(devices / "SN0005"), "--home", home_key)
     expected["SN0005"] = "refused: wrong_manufacturer_root"
+    # SN0006 is unassigned stock: no owner in its invoice, a claim code printed on it.
+    (DEMO / "labels").mkdir()
+    quiet_vendor(
+        "invoice", "--vendor", str(vendors / "acme"), str(devices / "SN0006"), "--unassigned",
+        "--label", str(DEMO / "labels" / "SN0006.svg"),
+    )  # fmt: skip
+    expected["SN0006"] = CLAIMED
     # GX0001 comes from Globex, which the home does not trust: it offers its root, the owner approves it.
     quiet_vendor("init", "--vendor", str(vendors / "globex"), "--name", "Globex")
     quiet_vendor(
@@ -160,10 +169,16 @@ async def trust(client: HomeAssistantClient, entry_id: str) -> None:
 
 
 def observed(
-    diagnostics: dict[str, Any], serial_of: dict[str, str], asked: set[str], *, added: str = "onboarded"
+    diagnostics: dict[str, Any],
+    serial_of: dict[str, str],
+    decided: tuple[set[str], set[str]],
+    *,
+    added: str = "onboarded",
 ) -> dict[str, str]:
-    """What Home Assistant reports per serial number (`asked`: devices whose manufacturer waited for the
-    owner; `added`: the word for a device this home holds, "restored" after a restore)."""
+    """What Home Assistant reports per serial number (`decided`: devices whose manufacturer waited for
+    the owner, and devices the owner claimed with their code; `added`: the word for a device this home
+    holds, "restored" after a restore)."""
+    asked, claimed = decided
     states: dict[str, str] = {}
     for refusal in diagnostics["refused"]:
         states[serial_of.get(refusal["device_id"], refusal["device_id"][:8])] = f"refused: {refusal['code']}"
@@ -174,6 +189,8 @@ def observed(
         events = [event["event"] for event in diagnostics["history"].get(device["device_id"], [])]
         if device["device_id"] in asked:
             states[serial] = f"manufacturer approved, then {added}"
+        elif device["device_id"] in claimed:
+            states[serial] = f"claimed with its code, then {added}"
         else:
             states[serial] = f"approval, then {added}" if "approved" in events else added
     return states
@@ -185,7 +202,7 @@ def serials() -> dict[str, str]:
     from custom_components.autoadd.protocol.idevid import device_id_for  # noqa: PLC0415
 
     mapping = {}
-    for folder in sorted((DEMO / "devices").iterdir()):
+    for folder in sorted(p for p in (DEMO / "devices").iterdir() if p.is_dir()):
         identity = load_identity(folder)
         mapping[device_id_for(identity.key.public_key()).hex()] = folder.name
     return mapping
@@ -204,13 +221,14 @@ async def watch(
     seen: dict[str, str] = {}
     approved: set[str] = set()
     asked: set[str] = set()
+    claimed: set[str] = set()
     trusted: set[str] = set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while loop.time() < deadline:
         diagnostics = await client.diagnostics(entry_id)
         asked |= {r["device_id"] for r in diagnostics["refused"] if r["code"] == "unknown_manufacturer"}
-        now = observed(diagnostics, serial_of, asked, added=added)
+        now = observed(diagnostics, serial_of, (asked, claimed), added=added)
         for serial, state in sorted(now.items()):
             if seen.get(serial) != state:
                 say(f"Home Assistant: {serial} {state}")
@@ -221,6 +239,13 @@ async def watch(
                 previous = waiting["previous_owner"]  # diagnostics give it as every screen shows it (§2.3)
                 say(f"owner approves {waiting['serial_number']} (handed over by the home {previous})")
                 await client.repair_fix(f"approve_{waiting['device_id']}", "accept")
+        for refusal in diagnostics["refused"]:
+            if refusal["code"] == "unassigned" and refusal["device_id"] not in claimed:
+                claimed.add(refusal["device_id"])
+                serial = serial_of[refusal["device_id"]]
+                code = (DEMO / "devices" / serial / "claim_code").read_text().strip()  # the box's label
+                say(f"owner types the claim code printed on {serial}: {code}")
+                await client.repair_fix(f"claim_{refusal['device_id']}", {"claim_code": code})
         for fingerprint, waiting in diagnostics["manufacturers_waiting_for_approval"].items():
             if fingerprint not in trusted:
                 trusted.add(fingerprint)
@@ -252,7 +277,7 @@ async def follow_device_log(process: asyncio.subprocess.Process) -> None:
     assert process.stdout is not None
     async for raw in process.stdout:
         line = raw.decode(errors="replace").strip()
-        if " [" in line and ("refused" in line or "accepted" in line or "answered" in line):
+        if " [" in line and any(word in line for word in ("refused", "accepted", "answered", "claim")):
             say("device " + line.split(" INFO ", 1)[-1])
 
 
@@ -286,7 +311,7 @@ async def run(
             say(f"AutoAdd set up with a recovery key; the home key string is {home_key}")
             expected = make_devices(home_key)
             await trust(client, entry_id)
-            say("Acme's root is trusted; provisioned 5 Acme devices and 1 Globex device with autoadd-vendor")
+            say("Acme's root is trusted; provisioned 6 Acme devices and 1 Globex device with autoadd-vendor")
             command = [
                 sys.executable,
                 "-m",
@@ -315,8 +340,9 @@ async def run(
                 entry_id = (await client.get("/api/config/config_entries/entry?domain=autoadd"))[0][
                     "entry_id"
                 ]
-                restored = {
-                    serial: outcome.replace("onboarded", "restored") for serial, outcome in expected.items()
+                restored = {  # a claimed device names the recovery key too: restored as any other
+                    serial: "restored" if outcome == CLAIMED else outcome.replace("onboarded", "restored")
+                    for serial, outcome in expected.items()
                 }
                 seen = await watch(client, entry_id, restored, args.timeout, added="restored")
                 ok = summary(restored, seen)

@@ -237,12 +237,11 @@ class HomeAssistantClient:
             )
         return results
 
-    async def repair_fix(self, issue_id: str, choice: str) -> dict[str, Any]:
-        """Answer a repair issue's fix flow (a menu) with `choice`."""
+    async def repair_fix(self, issue_id: str, choice: str | dict[str, Any]) -> dict[str, Any]:
+        """Answer a repair issue's fix flow: a menu with `choice`, or a form with its values."""
         flow = await self.post("/api/repairs/issues/fix", {"handler": "autoadd", "issue_id": issue_id})
-        result: dict[str, Any] = await self.post(
-            f"/api/repairs/issues/fix/{flow['flow_id']}", {"next_step_id": choice}
-        )
+        answer = {"next_step_id": choice} if isinstance(choice, str) else choice
+        result: dict[str, Any] = await self.post(f"/api/repairs/issues/fix/{flow['flow_id']}", answer)
         return result
 
     async def diagnostics(self, entry_id: str, wait: float = 120.0) -> dict[str, Any]:
