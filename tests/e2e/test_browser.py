@@ -25,6 +25,7 @@ from autoadd_device.device import DeviceState
 from autoadd_device.files import STATE, write_atomic
 from autoadd_vendor.cli import main as vendor
 from custom_components.autoadd.protocol.chain import decode_chain, issue_link, verify_chain
+from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code, parse_claim_code
 from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.home_key import format_home_key, parse_home_keys
 from custom_components.autoadd.protocol.keys import generate_private_key
@@ -122,6 +123,11 @@ def make_devices(folder: Path, home_key: str) -> None:
             "--model", "Plug 2", "--serial-prefix", "GX")  # fmt: skip
     _vendor("invoice", "--vendor", str(folder / "globex"), str(folder / "globex-devices" / "GX0001"),
             "--home", home_key)  # fmt: skip
+    # UN0001, sold with no owner: its claim code is printed on it (§14.9).
+    _vendor("provision", "--vendor", str(folder / "acme"), "--out", str(folder / "stock"),
+            "--model", "Lamp 1", "--serial-prefix", "UN")  # fmt: skip
+    _vendor("invoice", "--vendor", str(folder / "acme"), str(folder / "stock" / "UN0001"), "--unassigned",
+            "--label", str(folder / "UN0001.svg"))  # fmt: skip
 
 
 #: Deep text of the page: every text node, through every shadow root (the frontend is web components).
@@ -411,6 +417,32 @@ async def test_owner_journey_in_the_real_frontend(
             await poll(three_added, 60, "the new manufacturer's device to be added")
         finally:
             await stop(globex)
+
+        # A device sold with no owner: Settings > Repairs asks for the code printed on it. A wrong one
+        # is refused in words of Home Assistant's own; the right one adds the device.
+        stock = await start_devices(network, tmp_path / "stock")
+        try:
+
+            async def waits_for_code() -> bool:
+                return any(i["issue_id"].startswith("claim_") for i in await client.repair_issues())
+
+            await poll(waits_for_code, 90, "the unassigned device to ask for its code")
+            await owner.repair("Lamp 1 UN0001 waits for its claim code")
+            await shows(page, "10c-claim-code", "claim code", "its own words", title="Add Acme Lamp 1?")
+            code = (tmp_path / "stock" / "UN0001" / "claim_code").read_text().strip()
+            wrong = format_claim_code(ClaimCode(parse_claim_code(code).hint, bytes(8)))
+            await page.get_by_role("textbox", name="Claim code").fill(wrong)
+            await owner.submit()
+            await shows(page, "10d-claim-wrong-code", "The device did not accept this code")
+            await page.get_by_role("textbox", name="Claim code").fill(code.lower().replace("-", " "))
+            await owner.submit()
+
+            async def four_added() -> bool:
+                return len((await client.diagnostics(entry_id))["devices"]) == 4
+
+            await poll(four_added, 60, "the claimed device to be added")
+        finally:
+            await stop(stock)
 
         # The device page: its connectivity and its history in the logbook; Address, Check now and the
         # other diagnostics among the disabled entities, one click away.

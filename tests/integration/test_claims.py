@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -30,7 +28,10 @@ from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, make_running_device
 
 from .conftest import device_announces, options_step, registered, registrar_of, settle
+from .offering import repairs
 from .test_repairs import FIX_PATH, choose, start_fix
+
+__all__ = ["repairs"]  # a fixture, used by name
 
 SECRET = b"\x11\x22\x33\x44\x55\x66\x77\x88"
 
@@ -56,13 +57,6 @@ async def stock(
     yield start
     for device in started:
         await device.stop()
-
-
-@pytest.fixture
-async def repairs(hass: HomeAssistant, loaded: MockConfigEntry) -> MockConfigEntry:
-    assert await async_setup_component(hass, REPAIRS_DOMAIN, {})
-    await hass.async_block_till_done()
-    return loaded
 
 
 def claim_issue(hass: HomeAssistant, device: RunningDevice) -> ir.IssueEntry | None:
