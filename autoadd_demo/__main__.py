@@ -340,8 +340,13 @@ async def run(
                 entry_id = (await client.get("/api/config/config_entries/entry?domain=autoadd"))[0][
                     "entry_id"
                 ]
-                restored = {  # a claimed device names the recovery key too: restored as any other
-                    serial: "restored" if outcome == CLAIMED else outcome.replace("onboarded", "restored")
+                # A device this home took in from another party's link (a hand-over) is asked about
+                # again: the new Home Assistant can't tell that link from a stranger's. So is a claimed
+                # one: its claim link names the lost home key first, which the new one never had.
+                restored = {
+                    serial: "approval, then restored"
+                    if outcome == CLAIMED
+                    else outcome.replace("onboarded", "restored")
                     for serial, outcome in expected.items()
                 }
                 seen = await watch(client, entry_id, restored, args.timeout, added="restored")

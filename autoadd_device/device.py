@@ -24,7 +24,6 @@ from cryptography.x509.oid import NameOID
 
 from custom_components.autoadd.protocol.certificates import certificate_hash
 from custom_components.autoadd.protocol.chain import VerifiedChain, decode_chain, extend, verify_chain
-from custom_components.autoadd.protocol.claim import claim_answer
 from custom_components.autoadd.protocol.claim_code import ClaimCode
 from custom_components.autoadd.protocol.const import MAX_CHAIN_SIZE
 from custom_components.autoadd.protocol.encoding import dumps, loads
@@ -199,7 +198,7 @@ class ReferenceDevice:
         answering."""
         if self.claims is None:
             raise MalformedError("the device has no claim code")
-        claimed = self.claims.responder.finish(
+        done = self.claims.responder.finish(
             body,
             self.chain,
             idevid_key=self.identity.key,
@@ -208,16 +207,17 @@ class ReferenceDevice:
             issued_at=int(dt.datetime.now(dt.UTC).timestamp()),
             count=self.claims.count,
         )
-        self._save(DeviceState(claimed.links, None, {}))  # the claim link is kept before it is sent
-        self.chain = claimed
+        self._save(DeviceState(done.chain.links, None, {}))  # the claim link is kept before it is sent
+        self.chain = done.chain
         try:
             self.claims.claimed()
         except OSError as err:  # only the count of a device that takes no run again: it is claimed
             _LOGGER.warning("%s: could not reset the wrong-code count: %s", self.name, err.strerror)
         self.log(
-            "claimed", f"owners {', '.join(format_fingerprint(o) for o in claimed.head.owner_fingerprints)}"
+            "claimed",
+            f"owners {', '.join(format_fingerprint(o) for o in done.chain.head.owner_fingerprints)}",
         )
-        return claim_answer(claimed)
+        return done.answer
 
     def factory_reset(self) -> None:
         """Forget the owner and configuration; keep the chain."""

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from custom_components.autoadd.protocol.certificates import certificate_to_der
 from custom_components.autoadd.protocol.chain import read_invoice, verify_chain
-from custom_components.autoadd.protocol.claim import ClaimResponder, ClaimRun, claim_answer, claim_delay
+from custom_components.autoadd.protocol.claim import ClaimResponder, ClaimRun, claim_delay
 from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code
 from custom_components.autoadd.protocol.const import PROTOCOL_VERSION, ContentType, Label
 from custom_components.autoadd.protocol.encoding import dumps
@@ -88,7 +88,7 @@ def lv_cat(*parts: bytes) -> bytes:
 
 def cpace_values(code: ClaimCode, device_id: bytes, home: bytes, owners: Sequence[bytes]) -> dict[str, str]:
     """Every intermediate value of the run (§14.9), from the formulas the protocol text gives: PRS, CI, sid,
-    generator string, g (Elligator2 is the library's), both shares, K, ISK, mac_key and Tb."""
+    generator string, g (Elligator2 is the library's), both shares, K, ISK, mac_key, Tb and Ta."""
     prs, ci, sid = code.password, CI_LABEL + device_id + home, REGISTRAR_NONCE + DEVICE_NONCE
     zpad = max(0, 128 - 1 - len(prepend_len(prs)) - len(prepend_len(DSI)))
     generator_string = lv_cat(DSI, prs, bytes(zpad), ci, sid)
@@ -101,6 +101,7 @@ def cpace_values(code: ClaimCode, device_id: bytes, home: bytes, owners: Sequenc
     isk = hashlib.sha512(lv_cat(b"CPace255_ISK", sid, k) + lv_cat(ya, ada) + lv_cat(yb, adb)).digest()
     mac_key = hashlib.sha512(b"CPaceMac" + sid + isk).digest()
     tb = hmac.new(mac_key, lv_cat(yb, adb), hashlib.sha512).digest()
+    ta = hmac.new(mac_key, lv_cat(ya, ada), hashlib.sha512).digest()
     values = {
         "prs": prs,
         "ci": ci,
@@ -117,6 +118,7 @@ def cpace_values(code: ClaimCode, device_id: bytes, home: bytes, owners: Sequenc
         "isk": isk,
         "mac_key": mac_key,
         "tb": tb,
+        "ta": ta,
     }
     return {name: value.hex() for name, value in values.items()}
 
@@ -200,7 +202,7 @@ class _Claim:
             start = responder.read_start(self.start, self.unassigned)
             self.started = responder.answer_start(start, now=0.0, nonce=DEVICE_NONCE)
         self.finish = self.finish_of(registrar)
-        self.claimed = responder.finish(
+        self.done = responder.finish(
             self.finish,
             self.unassigned,
             idevid_key=self.device.key,
@@ -208,7 +210,8 @@ class _Claim:
             now=1.0,
             issued_at=NOW_TS,
         )
-        self.answer = claim_answer(self.claimed)
+        self.claimed = self.done.chain
+        self.answer = self.done.answer
         assert registrar.read_link(self.answer, self.unassigned).links == self.claimed.links
         assert verify_chain(list(self.claimed.links), roots=None, now=NOW).head == self.claimed.head
         if key_type is KeyType.ED25519:  # the forging helper signs what the device signs
@@ -233,6 +236,11 @@ class _Claim:
         """A claim link on the unassigned invoice."""
         return claim_link(self.device, self.unassigned.head.digest, owners, **options)
 
+    def answer_with(self, links: list[bytes], confirmation: bytes | None = None) -> bytes:
+        """A claim answer holding `links`, with the device's tag of the vector run unless given."""
+        tag = self.done.confirmation if confirmation is None else confirmation
+        return dumps({Label.VERSION: PROTOCOL_VERSION, Label.LINKS: links, Label.CONFIRMATION: tag})
+
 
 def claim_group(
     maker: Manufacturer,
@@ -251,6 +259,7 @@ def claim_group(
     assert bytes.fromhex(values["ya"]) == _field(claim.started, Label.SHARE)
     assert bytes.fromhex(values["yb"]) == _field(claim.finish, Label.SHARE)
     assert bytes.fromhex(values["tb"]) == _field(claim.finish, Label.CONFIRMATION)
+    assert bytes.fromhex(values["ta"]) == claim.done.confirmation
     group: dict[str, Any] = {
         "device": "device_idevid_unassigned",
         "idevid": "idevid_unassigned",
@@ -554,6 +563,10 @@ def _device_cases(claim: _Claim, stranger: PrivateKey, other_device: Device) -> 
     ]
 
 
+def _flipped(tag: bytes) -> bytes:
+    return bytes([tag[0] ^ 1]) + tag[1:]
+
+
 def _is_start(message: bytes) -> bool:
     return Label.REGISTRAR_NONCE in cbor2.loads(message)
 
@@ -575,20 +588,47 @@ def _registrar_cases(claim: _Claim) -> list[dict[str, Any]]:
             _changed(started, device_nonce=DEVICE_NONCE[:16]),
             "malformed",
         ),
-        ("the claim link itself, not in a byte string", "claim_answer", claim.claimed.links[1], "malformed"),
+        (
+            "the claim link alone, not in a claim answer map",
+            "claim_answer",
+            claim.claimed.links[1],
+            "malformed",
+        ),
+        ("the claim link as a bare byte string", "claim_answer", dumps(claim.claimed.links[1]), "malformed"),
+        (
+            "the device's tag with one bit flipped (it does not know the code)",
+            "claim_answer",
+            claim.answer_with(
+                [claim.claimed.links[1]],
+                bytes([claim.done.confirmation[0] ^ 1]) + claim.done.confirmation[1:],
+            ),
+            "claim_unproven",
+        ),
+        (
+            "the registrar's own tag echoed back",
+            "claim_answer",
+            claim.answer_with([claim.claimed.links[1]], _field(claim.finish, Label.CONFIRMATION)),
+            "claim_unproven",
+        ),
         (
             "a claim link naming only home A, not the owners sent",
             "claim_answer",
-            dumps(claim.link(claim.owner_bytes[:1])),
+            claim.answer_with([claim.link(claim.owner_bytes[:1])]),
             "not_owner",
         ),
         (
             "a claim link without x5chain",
             "claim_answer",
-            dumps(claim.link(claim.owner_bytes, x5chain=())),
+            claim.answer_with([claim.link(claim.owner_bytes, x5chain=())]),
             "signer_not_owner",
         ),
-        ("a byte string over 16 387 bytes", "claim_answer", dumps(bytes(16385)), "too_large"),
+        (
+            "two links in the answer",
+            "claim_answer",
+            claim.answer_with([claim.claimed.links[1]] * 2),
+            "malformed",
+        ),
+        ("an answer over 16 512 bytes", "claim_answer", claim.answer_with([bytes(16500)]), "too_large"),
     ]
     state = {"home_key": "home_a", "owners": ["home_a", "recovery"], "registrar_nonce": REGISTRAR_NONCE.hex()}
     return [

@@ -12,7 +12,7 @@ import voluptuous as vol
 
 from .options_base import OptionsSteps, device_label
 from .protocol.errors import AutoAddError
-from .registrar.claims import Claimed, claim, waiting
+from .registrar.claims import Claimed, ClaimedElsewhereError, claim, waiting
 from .registrar.core import Registrar
 from .registrar.ports import DeviceSaidError, DeviceUnreachableError
 from .registrar.record import Phase
@@ -31,6 +31,9 @@ ERRORS = {
     "wrong_claim_code": "wrong_claim_code",
     "claim_wait": "claim_wait",
     "already_claimed": "already_claimed",
+    "claimed_elsewhere": "claimed_elsewhere",
+    "ambiguous_claim_code": "ambiguous_claim_code",
+    "claim_unproven": "claim_unproven",
     "unreachable": "claim_unreachable",
 }
 
@@ -43,6 +46,8 @@ async def run_claim(registrar: Registrar, text: str, device_id: str | None = Non
         return ERRORS["unreachable"]
     except DeviceSaidError as err:
         return ERRORS.get(err.peer_code, "claim_failed")
+    except ClaimedElsewhereError:
+        return ERRORS["claimed_elsewhere"]
     except AutoAddError as err:
         return ERRORS.get(getattr(err, "peer_code", err.code), "claim_failed")
 
@@ -56,7 +61,14 @@ def outcome(claimed: Claimed) -> tuple[str, dict[str, str]]:
         return "already_this_homes", shown
     if record.phase is Phase.ONBOARDED:
         return "claimed", shown
-    return "claimed_not_added", shown | {"code": record.refusal.code if record.refusal else "-"}
+    refusal = record.refusal
+    if refusal is None:
+        reason = "it is added when it next shows up"
+    elif refusal.by_device:  # the device's own code is never shown as this home's finding
+        reason = "the device refused to be added, with an error code of its own"
+    else:
+        reason = f"AutoAdd's reason: {refusal.code}"
+    return "claimed_not_added", shown | {"reason": reason}
 
 
 class ClaimDeviceFlow(RepairsFlow):

@@ -24,6 +24,7 @@ from custom_components.autoadd.protocol.certificates import certificate_public_k
 from custom_components.autoadd.protocol.claim import ClaimRun
 from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code
 from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+from custom_components.autoadd.registrar.ownership import block
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, make_running_device
 
@@ -188,6 +189,57 @@ async def test_claimed_by_another_home_naming_this_one_is_asked_about(
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is not None
 
 
+async def test_a_code_for_a_device_another_home_claimed_naming_this_one_says_so(
+    hass: HomeAssistant, repairs: MockConfigEntry, stock: Callable[..., Any], home: PrivateKey
+) -> None:
+    """The owner types the code after the other home claimed it: told so, never "claimed"."""
+    device = await stock()
+    await device_announces(hass, repairs, device)  # waiting for its code
+    neighbour = fixed_key("neighbour home")
+    run = ClaimRun(
+        ClaimCode(device.spec.device_id[:3], SECRET),
+        device_id=device.spec.device_id,
+        home=neighbour.public_key(),
+        owners=[neighbour.public_key(), home.public_key()],
+    )
+    await device.client.claim_finish(run.finish(await device.client.claim_start(run.start)))
+    result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(device)})
+    assert result["errors"] == {"base": "claimed_elsewhere"}
+    device_id = device.spec.device_id.hex()
+    assert registered(hass, device_id) is None
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is not None
+
+
+async def test_two_devices_matching_one_code_are_not_guessed_between(
+    hass: HomeAssistant, repairs: MockConfigEntry, stock: Callable[..., Any], home: PrivateKey
+) -> None:
+    """A device id can be ground to another's hint: a code alone that matches two waiting devices is
+    refused, and each device's own repair issue still takes it."""
+    first, second = await stock("UN0001"), await stock("UN0002")
+    for device in (first, second):
+        await device_announces(hass, repairs, device)
+    registrar = registrar_of(repairs)
+    twin = registrar.state.devices.pop(second.spec.device_id.hex())
+    fake_id = first.spec.device_id[:3].hex() + second.spec.device_id.hex()[6:]
+    twin.device_id = fake_id
+    registrar.state.devices[fake_id] = twin
+    result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(first)})
+    assert result["errors"] == {"base": "ambiguous_claim_code"}
+    assert owners_of(first) == ()
+
+
+async def test_a_blocked_device_is_not_claimed(
+    hass: HomeAssistant, repairs: MockConfigEntry, stock: Callable[..., Any]
+) -> None:
+    device = await stock()
+    await device_announces(hass, repairs, device)
+    device_id = device.spec.device_id.hex()
+    block(registrar_of(repairs), device_id, "the owner blocked it")
+    result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(device)})
+    assert result["errors"] == {"base": "no_device_for_code"}
+    assert owners_of(device) == ()
+
+
 async def test_an_unreachable_device_changes_nothing(
     hass: HomeAssistant, repairs: MockConfigEntry, stock: Callable[..., Any]
 ) -> None:
@@ -219,7 +271,7 @@ async def test_unassigned_from_a_manufacturer_not_trusted_yet(
         await device_announces(hass, repairs, device)
         device_id = device.spec.device_id.hex()
         assert registrar_of(repairs).state.devices[device_id].refusal is not None
-        assert claim_issue(hass, device) is not None
+        assert claim_issue(hass, device) is None  # anyone can make these: no question by themselves
         assert registrar_of(repairs).state.waiting_roots == {}
 
         result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(device)})

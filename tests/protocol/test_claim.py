@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cpace import CPace, CPaceRole
 import pytest
 
 from custom_components.autoadd.protocol import chain as chains, cose
 from custom_components.autoadd.protocol.certificates import certificate_hash, certificate_to_der
 from custom_components.autoadd.protocol.claim import (
     MAX_CLAIM_DELAY,
+    ClaimDone,
     ClaimResponder,
     ClaimRun,
-    claim_answer,
     claim_delay,
 )
 from custom_components.autoadd.protocol.claim_code import (
@@ -29,6 +30,7 @@ from custom_components.autoadd.protocol.errors import (
     AutoAddError,
     BadSignatureError,
     ClaimCodeStringError,
+    ClaimUnprovenError,
     MalformedError,
     NotOwnerError,
     OwnersError,
@@ -68,10 +70,14 @@ def _run(device: Device, code: ClaimCode | None = None, **kwargs: Any) -> ClaimR
     return ClaimRun(code or _code(device), **(options | kwargs))
 
 
-def _finish(responder: ClaimResponder, device: Device, body: bytes, now: float = 0.0) -> chains.VerifiedChain:
+def _done(responder: ClaimResponder, device: Device, body: bytes, now: float = 0.0) -> ClaimDone:
     return responder.finish(
         body, device.chain(), idevid_key=device.key, idevid_certificate=device.cert, now=now, issued_at=NOW_TS
     )
+
+
+def _finish(responder: ClaimResponder, device: Device, body: bytes, now: float = 0.0) -> chains.VerifiedChain:
+    return _done(responder, device, body, now).chain
 
 
 def _started(responder: ClaimResponder, device: Device, run: ClaimRun) -> bytes:
@@ -107,7 +113,8 @@ def test_claim_code_string_refused(mangle: Callable[[str], str], reason: str) ->
 
 def test_claim_run_names_this_home(device: Device) -> None:
     responder, run = _responder(device), _run(device)
-    claimed = _finish(responder, device, run.finish(_started(responder, device, run)))
+    done = _done(responder, device, run.finish(_started(responder, device, run)))
+    claimed = done.chain
     assert claimed.head.owner_fingerprints == (
         fingerprint(HOME.public_key()),
         fingerprint(RECOVERY.public_key()),
@@ -115,7 +122,7 @@ def test_claim_run_names_this_home(device: Device) -> None:
     assert claimed.reasons == (LinkReason.CLAIM,)
     assert claimed.head.signer == device.device_id
     # The registrar reads it back; any holder of the chain verifies it offline against the invoice.
-    assert run.read_link(claim_answer(claimed), device.chain()).links == claimed.links
+    assert run.read_link(done.answer, device.chain()).links == claimed.links
     again = chains.verify_chain(list(claimed.links), roots=[device.maker.root], now=NOW)
     assert again.head == claimed.head
     # From there the chain works as for any device: an owner extends it.
@@ -185,14 +192,46 @@ def test_expired_session(device: Device) -> None:
         _finish(responder, device, body, now=61.0)
 
 
+def _answer(links: list[bytes], confirmation: bytes) -> bytes:
+    return dumps({Label.VERSION: 1, Label.LINKS: links, Label.CONFIRMATION: confirmation})
+
+
 def test_registrar_refuses_a_link_naming_others(device: Device) -> None:
     responder, run = _responder(device), _run(device)
-    _finish(responder, device, run.finish(_started(responder, device, run)))
+    done = _done(responder, device, run.finish(_started(responder, device, run)))
     link = chains_claim(device, device.chain().head, [HOME.public_key()])
     with pytest.raises(NotOwnerError):
-        run.read_link(dumps(link), device.chain())
+        run.read_link(_answer([link], done.confirmation), device.chain())
     with pytest.raises(MalformedError):
-        run.read_link(dumps([link]), device.chain())
+        run.read_link(dumps(link), device.chain())  # a bare link: no confirmation
+    with pytest.raises(MalformedError):
+        run.read_link(_answer([link, link], done.confirmation), device.chain())
+
+
+def test_a_device_without_the_code_cannot_answer_with_a_claim_link(device: Device) -> None:
+    """A device under a root its maker made up can sign any claim link; without the code it can't make
+    the tag that must come with it (its CPace side keyed by a guess), so the registrar takes nothing."""
+    run = _run(device)
+    start = loads(run.start, what="t", max_size=8192)
+    nonce = bytes(range(32))
+    ci = b"AutoAdd claim" + device.device_id + fingerprint(HOME.public_key())
+    fake = CPace.start(
+        role=CPaceRole.INITIATOR,
+        prs=device.device_id[:3] + bytes(8),
+        sid=start[Label.REGISTRAR_NONCE] + nonce,
+        ci=ci,
+    )
+    finish = loads(
+        run.finish(dumps({Label.VERSION: 1, Label.DEVICE_NONCE: nonce, Label.SHARE: fake.public_share})),
+        what="t",
+        max_size=8192,
+    )
+    fake.derive(finish[Label.SHARE], dumps(finish[Label.OWNERS]))
+    assert not fake.verify(finish[Label.CONFIRMATION])  # it can tell the code is not its guess, no more
+    link = chains_claim(device, device.chain().head, [HOME.public_key(), RECOVERY.public_key()])
+    for tag in (fake.tag(), finish[Label.CONFIRMATION], bytes(64)):  # its own, the registrar's echoed
+        with pytest.raises(ClaimUnprovenError):
+            run.read_link(_answer([link], tag), device.chain())
 
 
 def test_low_order_share_refused(device: Device) -> None:

@@ -31,6 +31,7 @@ CODES = {
     "invalid_recovery_key_string": "RecoveryKeyStringError",
     "invalid_claim_code_string": "ClaimCodeStringError",
     "wrong_claim_code": "WrongClaimCodeError",
+    "claim_unproven": "ClaimUnprovenError",
     "already_claimed": "AlreadyClaimedError",
     "claim_wait": "ClaimWaitError",
     "invalid_owners": "OwnersError",
@@ -62,6 +63,7 @@ SUSPICIOUS = {
     "rollback",
     "nonce_mismatch",
     "chain_head_mismatch",
+    "claim_unproven",
 }
 
 
@@ -91,6 +93,7 @@ def test_code_list_snapshot() -> None:
         "invalid_recovery_key_string",
         "invalid_claim_code_string",
         "wrong_claim_code",
+        "claim_unproven",
         "already_claimed",
         "claim_wait",
         "invalid_owners",

@@ -36,7 +36,7 @@ from custom_components.autoadd.protocol.chain import (
     extend,
     verify_chain,
 )
-from custom_components.autoadd.protocol.claim import ClaimResponder, ClaimRun, claim_answer, claim_delay
+from custom_components.autoadd.protocol.claim import ClaimDone, ClaimResponder, ClaimRun, claim_delay
 from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code, parse_claim_code
 from custom_components.autoadd.protocol.const import ContentType, Label
 from custom_components.autoadd.protocol.encoding import loads
@@ -516,7 +516,7 @@ def _claim_device(vec: dict[str, Any], state: dict[str, Any]) -> tuple[ClaimResp
 
 def _finish_on(
     vec: dict[str, Any], responder: ClaimResponder, body: bytes, chain: VerifiedChain, now: float
-) -> VerifiedChain:
+) -> ClaimDone:
     return responder.finish(
         body,
         chain,
@@ -572,10 +572,16 @@ def test_claim_run(name: str) -> None:
     finish = _claim_finish(vec, run)
     assert finish.hex() == group["finish"]
 
-    claimed = _finish_on(vec, responder, finish, unassigned, 1.0)
+    done = _finish_on(vec, responder, finish, unassigned, 1.0)
     answer = bytes.fromhex(group["answer"])
-    assert claim_answer(claimed) == answer or vec["key_type"] == KeyType.P256  # ES256 signs anew
-    assert loads(answer, what="answer", max_size=16387) == bytes.fromhex(group["chain"]["links"][1])
+    assert done.answer == answer or vec["key_type"] == KeyType.P256  # ES256 signs anew
+    fields = loads(answer, what="answer", max_size=16512)
+    assert fields == {
+        1: 1,
+        Label.LINKS: [bytes.fromhex(group["chain"]["links"][1])],
+        Label.CONFIRMATION: bytes.fromhex(group["cpace"]["ta"]),
+    }
+    assert done.confirmation.hex() == group["cpace"]["ta"]
 
     read = run.read_link(answer, unassigned)
     assert [link.hex() for link in read.links] == group["chain"]["links"]
@@ -627,6 +633,8 @@ def test_claim_cpace_values_follow_the_documented_formulas(name: str) -> None:
     assert hashlib.sha512(b"CPaceMac" + v["sid"] + v["isk"]).digest() == v["mac_key"]
     tb = hmac.new(v["mac_key"], _lv(v["yb"], v["adb"]), hashlib.sha512).digest()
     assert tb == v["tb"] == finish[Label.CONFIRMATION]
+    ta = hmac.new(v["mac_key"], _lv(v["ya"], v["ada"]), hashlib.sha512).digest()
+    assert ta == v["ta"] == loads(bytes.fromhex(group["answer"]), what="answer", max_size=16512)[21]
 
 
 @pytest.mark.parametrize("name", SETS)

@@ -17,7 +17,7 @@ import orjson
 
 from custom_components.autoadd.protocol.certificates import certificate_hash
 from custom_components.autoadd.protocol.chain import VerifiedChain, extend, issue_invoice, verify_chain
-from custom_components.autoadd.protocol.claim import ClaimResponder, claim_answer
+from custom_components.autoadd.protocol.claim import ClaimResponder
 from custom_components.autoadd.protocol.claim_code import ClaimCode
 from custom_components.autoadd.protocol.errors import AutoAddError
 from custom_components.autoadd.protocol.handshake import DeviceResponder
@@ -130,7 +130,7 @@ class SimDevice:
         return claims.answer_start(claims.read_start(body, self.chain), now=self.clock.monotonic())
 
     def claim_finish(self, body: bytes) -> bytes:
-        self.chain = self.claims_or_404().finish(
+        done = self.claims_or_404().finish(
             body,
             self.chain,
             idevid_key=self.spec.key,
@@ -138,7 +138,8 @@ class SimDevice:
             now=self.clock.monotonic(),
             issued_at=NOW_TS,
         )
-        return claim_answer(self.chain)
+        self.chain = done.chain
+        return done.answer
 
 
 class Network:

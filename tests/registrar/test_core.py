@@ -3,6 +3,7 @@ what is refused says why and changes nothing; what a co-owner or a concurrent bl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -291,3 +292,31 @@ def test_a_check_never_replaces_a_waiting_delivery(home: Home) -> None:
         queue.discard(sim.device_id)
     for _ in range(queue.slots):
         queue.release(Urgency.KNOWN)
+
+
+def test_one_talker_per_device_even_as_the_lock_changes_hands(home: Home) -> None:
+    """A third party arriving just as the first hands the lock to the second waits for the second: the
+    lock is dropped only once nobody holds or waits for it (a claim waits on it like an attempt)."""
+    registrar, inside, overlaps = home.registrar, set[str](), list[str]()
+
+    async def talk(name: str, steps: int) -> None:
+        async with registrar.talking_to("ab" * 32):
+            if inside:
+                overlaps.append(name)
+            inside.add(name)
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            inside.discard(name)
+
+    async def scene() -> None:
+        first = asyncio.create_task(talk("first", 3))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(talk("second", 3))  # waits for the first
+        for _ in range(4):  # the first lets go; the second has not run yet
+            await asyncio.sleep(0)
+        third = asyncio.create_task(talk("third", 3))
+        await asyncio.gather(first, second, third)
+
+    home.loop.run_until_complete(scene())
+    assert overlaps == []
+    assert registrar._locks == {}

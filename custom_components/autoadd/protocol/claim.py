@@ -4,13 +4,14 @@
       start  {1, 2: id, 11: Nr, 15: fp(home)}   --->   Q1-Q5: not while the wrong-code delay runs;
              <---  {1, 13: Nd, 20: Ya}                 Ya = CPace initiator share
       finish {1, 13: Nd, 20: Yb, 4: owners, 21: Tb} -> F1-F9: one wrong code counted on disk, then Tb
-             <---  bstr .cbor claim link               proves the code and binds the owners (the first
+             <---  {1, 16: [claim link], 21: Ta}       proves the code and binds the owners (the first
                                                        is the home); the link is kept, then sent
 
 CPACE-X25519-SHA512 (the `cpace` library): PRS = the code's hint || secret; CI = "AutoAdd claim" ||
 device id || fp(home); sid = Nr || Nd; ADa = "" (device, initiator), ADb = the deterministic CBOR
-encoding of the owners array (registrar, responder). Only the registrar sends a confirmation tag: the
-device proves itself by signing the claim link with its IDevID key.
+encoding of the owners array (registrar, responder). Both confirm: the registrar's tag (Tb) comes first,
+so the device signs nothing for a registrar without the code; the device's (Ta) comes with the claim
+link, so a registrar never takes a link signed without the code (a device under a root it made itself).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .const import (
 from .encoding import dumps, loads
 from .errors import (
     AlreadyClaimedError,
+    ClaimUnprovenError,
     HandshakeStateError,
     MalformedError,
     NotOwnerError,
@@ -58,8 +60,8 @@ MAX_CLAIM_DELAY = 3600
 _CI_LABEL = b"AutoAdd claim"
 _SHARE_SIZE = 32
 _TAG_SIZE = 64
-#: The claim link in its byte string: the link's limit and the byte string's head.
-MAX_CLAIM_ANSWER = MAX_LINK_SIZE + 3
+#: The claim answer: the link's limit, and the map around it with the device's 64-byte tag.
+MAX_CLAIM_ANSWER = MAX_LINK_SIZE + 128
 
 _START_SCHEMA = cbor_map(
     {
@@ -74,6 +76,13 @@ _STARTED_SCHEMA = cbor_map(
         vol.Required(Label.VERSION): exactly(PROTOCOL_VERSION),
         vol.Required(Label.DEVICE_NONCE): byte_string(NONCE_SIZE),
         vol.Required(Label.SHARE): byte_string(_SHARE_SIZE),
+    }
+)
+_ANSWER_SCHEMA = cbor_map(
+    {
+        vol.Required(Label.VERSION): exactly(PROTOCOL_VERSION),
+        vol.Required(Label.LINKS): array(byte_string(max_size=MAX_LINK_SIZE), 1),
+        vol.Required(Label.CONFIRMATION): byte_string(_TAG_SIZE),
     }
 )
 _FINISH_SCHEMA = cbor_map(
@@ -123,7 +132,7 @@ class ClaimRun:
         self._home = fingerprint(home)
         self._owners = [public_key_to_bytes(owner) for owner in owners]
         self._nonce = nonce if nonce is not None else new_nonce()
-        self._finished = False
+        self._pake: CPace | None = None
         self.start = dumps(
             {
                 Label.VERSION: PROTOCOL_VERSION,
@@ -135,7 +144,7 @@ class ClaimRun:
 
     def finish(self, started: bytes) -> bytes:
         """Read the device's answer to the start; return the finish request."""
-        if self._finished:
+        if self._pake is not None:
             raise HandshakeStateError("this claim run has already been finished")
         fields = _read(started, _STARTED_SCHEMA, "the claim start answer")
         sid = self._nonce + fields[Label.DEVICE_NONCE]
@@ -150,7 +159,7 @@ class ClaimRun:
             pake.derive(fields[Label.SHARE])
         except CPaceError as err:
             raise MalformedError("the device's claim share is not a usable point") from err
-        self._finished = True
+        self._pake = pake
         return dumps(
             {
                 Label.VERSION: PROTOCOL_VERSION,
@@ -162,13 +171,19 @@ class ClaimRun:
         )
 
     def read_link(self, answer: bytes, chain: VerifiedChain) -> VerifiedChain:
-        """The device's claim link, verified as link 1 of `chain` and naming exactly this run's owners."""
-        if not self._finished:
+        """G5-G8: the device's answer. Its confirmation must prove that it knows the code (a device that
+        signs a claim link without it is not the one the code is printed on), then its claim link must
+        extend `chain` as link 1, naming exactly this run's owners."""
+        if self._pake is None:
             raise HandshakeStateError("the claim run has not been finished")
-        link = loads(answer, what="the claim answer", max_size=MAX_CLAIM_ANSWER)
-        if not isinstance(link, bytes):
-            raise MalformedError("the claim answer is not a byte string holding the claim link")
-        claimed = extend(chain, [link])
+        fields = validate(
+            _ANSWER_SCHEMA,
+            loads(answer, what="the claim answer", max_size=MAX_CLAIM_ANSWER),
+            what="the claim answer",
+        )
+        if not self._pake.verify(fields[Label.CONFIRMATION]):
+            raise ClaimUnprovenError("the device did not prove that it knows this claim code")
+        claimed = extend(chain, fields[Label.LINKS])
         if [public_key_to_bytes(owner) for owner in claimed.head.owners] != self._owners:
             raise NotOwnerError("the claim link names other owners than this home sent")
         return claimed
@@ -183,6 +198,25 @@ class ClaimStart:
 
     registrar_nonce: bytes
     home: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimDone:
+    """A good finish: the chain with the claim link (to persist first) and the device's tag."""
+
+    chain: VerifiedChain
+    confirmation: bytes
+
+    @property
+    def answer(self) -> bytes:
+        """F9: the claim answer {1: 1, 16: [the claim link], 21: the device's CPace tag}."""
+        return dumps(
+            {
+                Label.VERSION: PROTOCOL_VERSION,
+                Label.LINKS: [self.chain.links[1]],
+                Label.CONFIRMATION: self.confirmation,
+            }
+        )
 
 
 @dataclass(slots=True)
@@ -242,7 +276,7 @@ class ClaimResponder:
         now: float,
         issued_at: int,
         count: Callable[[], None] | None = None,
-    ) -> VerifiedChain:
+    ) -> ClaimDone:
         """F1-F9: check the registrar's confirmation and owners, and sign the claim link. `count` is
         called (F5: the device persists one more wrong code) before the code is checked; the caller
         persists the returned chain before it answers with its last link (F9)."""
@@ -274,9 +308,4 @@ class ClaimResponder:
             owners=fields[Label.OWNERS],
             issued_at=issued_at,
         )
-        return extend(chain, [link])
-
-
-def claim_answer(chain: VerifiedChain) -> bytes:
-    """F9: the device's answer to a good finish, its claim link as a byte string."""
-    return dumps(chain.links[1])
+        return ClaimDone(extend(chain, [link]), session.pake.tag())

@@ -170,6 +170,14 @@ class WrongClaimCodeError(AutoAddError):
     code = "wrong_claim_code"
 
 
+class ClaimUnprovenError(AutoAddError):
+    """The device answered a claim run with a claim link but its confirmation does not verify: it does
+    not know the code (a device pretending to be the one the code is printed on). Local to the registrar."""
+
+    code = "claim_unproven"
+    suspicious = True
+
+
 class AlreadyClaimedError(AutoAddError):
     """A claim code run for a device whose chain already names owners."""
 
@@ -292,6 +300,7 @@ ERRORS_BY_CODE: dict[str, type[AutoAddError]] = {
         RecoveryKeyStringError,
         ClaimCodeStringError,
         WrongClaimCodeError,
+        ClaimUnprovenError,
         AlreadyClaimedError,
         ClaimWaitError,
         OwnersError,

@@ -62,6 +62,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     "not_owner": 403,
     "nonce_mismatch": 403,
     "wrong_claim_code": 403,
+    "claim_unproven": 403,
     "already_claimed": 409,
     "wrong_previous_hash": 409,
     "wrong_sequence": 409,

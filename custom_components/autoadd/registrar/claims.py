@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from custom_components.autoadd.protocol.chain import VerifiedChain
 from custom_components.autoadd.protocol.claim import ClaimRun
 from custom_components.autoadd.protocol.claim_code import ClaimCode, parse_claim_code
+from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.errors import AlreadyClaimedError, AutoAddError
 from custom_components.autoadd.protocol.keys import public_key_of
 
@@ -39,9 +41,25 @@ class NoDeviceForCodeError(AutoAddError):
     code = "no_device_for_code"
 
 
+class AmbiguousCodeError(AutoAddError):
+    """Several waiting devices match the code's hint: the owner picks one in Repairs (local)."""
+
+    code = "ambiguous_claim_code"
+
+
+class ClaimedElsewhereError(AlreadyClaimedError):
+    """The device's claim link was made by another home that named this one too: a hand-over by that
+    home, asked about in Repairs (local)."""
+
+
 def noticed(registrar: Registrar, record: DeviceRecord, address: Address) -> None:
-    """An unassigned device proved itself at `address`: kept there, and the owner is asked for its code."""
+    """An unassigned device proved itself at `address`: kept there, and the owner is asked for its code,
+    in Repairs when its manufacturer is one this home trusts. One under a root it offered (§14.7) is only
+    refused: anyone can make such devices by the hundred, so they raise no question by themselves; the
+    owner who holds a code gives it in Configure."""
     record.hint = address
+    if not any(root.fingerprint == record.manufacturer_root for root in registrar.state.roots):
+        return
     registrar.owner.raise_issue(
         Issue(
             ISSUE,
@@ -58,22 +76,39 @@ def noticed(registrar: Registrar, record: DeviceRecord, address: Address) -> Non
 
 
 def waiting(registrar: Registrar) -> list[DeviceRecord]:
-    """The unassigned devices this home has seen, newest first."""
+    """The unassigned devices this home has seen (and not blocked), newest first."""
     found = [
         record
         for record in registrar.state.devices.values()
-        if record.refusal is not None and record.refusal.code == UnassignedError.code and record.hint
+        if record.refusal is not None
+        and record.refusal.code == UnassignedError.code
+        and record.hint
+        and not registrar.blocked(record.device_id)
     ]
     return sorted(found, key=lambda record: record.refusal.at if record.refusal else "", reverse=True)
 
 
 def _find(registrar: Registrar, code: ClaimCode, device_id: str | None) -> DeviceRecord:
-    for record in waiting(registrar):
-        if code.is_for(bytes.fromhex(record.device_id)) and device_id in (None, record.device_id):
-            return record
+    """G0: the one waiting device the code is for. Two that match its hint are refused rather than one
+    picked: a device id is cheap to grind to a hint, so one of them may be pretending."""
+    found = [
+        record
+        for record in waiting(registrar)
+        if code.is_for(bytes.fromhex(record.device_id)) and device_id in (None, record.device_id)
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise AmbiguousCodeError("two waiting devices match this code's first characters")
     if device_id is not None:
         raise NoDeviceForCodeError("this claim code is for another device (its first characters differ)")
     raise NoDeviceForCodeError("no device waiting for a claim code here is the one this code is for")
+
+
+def _claimed_by_us(chain: VerifiedChain, ours: set[bytes]) -> bool:
+    """Whether link 1 is a claim link naming this home first (it ran the code, before a crash?)."""
+    first = chain.history[1] if len(chain.history) > 1 else None
+    return first is not None and first.reason is LinkReason.CLAIM and first.owner_fingerprints[0] in ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +127,16 @@ async def claim(registrar: Registrar, text: str, device_id: str | None = None) -
     record = _find(registrar, code, device_id)
     device_id, address = record.device_id, record.hint
     assert address is not None
-    async with registrar.lock(device_id):
+    async with registrar.talking_to(device_id):
         conn = registrar.transport(address.host, address.port)
         _, proven = await session.prove(registrar, conn, device_id, address)
-        owners = set(proven.chain.head.owner_fingerprints)
-        if owners and not owners & registrar.keys.with_recovery():
+        ours, head = registrar.keys.with_recovery(), proven.chain.head
+        ran = not head.owners
+        if not ran and not _claimed_by_us(proven.chain, ours):
+            if set(head.owner_fingerprints) & ours:  # claimed by another home, which named this one too
+                registrar.try_now(device_id, session.Purpose.ONBOARD, at=address)  # its approval shows
+                raise ClaimedElsewhereError("another home claimed the device and named this home too")
             raise AlreadyClaimedError("the device's chain names other owners: someone claimed it first")
-        ran = not owners  # else claimed by this home already (before a crash?): it is only added
         if ran:
             run = ClaimRun(
                 code,

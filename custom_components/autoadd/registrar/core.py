@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
 from datetime import datetime
 import logging
 
@@ -81,6 +82,7 @@ class Registrar:
         self.tracked = Tracked()
         self.commits = Commits(state, persistence)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
         self._again: dict[str, tuple[Address, Purpose]] = {}
         self._running: dict[str, tuple[Address, Purpose]] = {}
         self.retries: dict[str, Callable[[], None]] = {}
@@ -130,9 +132,21 @@ class Registrar:
         """The current time, as signed."""
         return int(self.clock().timestamp())
 
-    def lock(self, device_id: str) -> asyncio.Lock:
-        """The lock held while anything talks to this device."""
-        return self._locks.setdefault(device_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def talking_to(self, device_id: str) -> AsyncIterator[None]:
+        """Held while anything talks to this device: one at a time. The lock is dropped when nobody holds
+        or waits for it (one per device at a time, not one per id ever announced), never while a waiter
+        still counts on it."""
+        lock = self._locks.setdefault(device_id, asyncio.Lock())
+        self._lock_users[device_id] = self._lock_users.get(device_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[device_id] -= 1
+            if not self._lock_users[device_id]:
+                del self._lock_users[device_id]
+                del self._locks[device_id]
 
     # --- persistence and history --------------------------------------------------------------------------
 
@@ -376,7 +390,7 @@ class Registrar:
         self.active_handshakes += 1
         self.peak_handshakes = max(self.peak_handshakes, self.active_handshakes)
         try:
-            async with self.lock(device_id):
+            async with self.talking_to(device_id):
                 await session.run(self, device_id, address, purpose)
         except DeviceUnreachableError as err:
             reachability.no_answer(self, device_id, address)
@@ -402,6 +416,3 @@ class Registrar:
             self.failures.pop(device_id, None)
         finally:
             self.active_handshakes -= 1
-            lock = self._locks.get(device_id)
-            if lock is not None and not lock.locked():
-                del self._locks[device_id]  # one lock per device at a time, not one per id ever announced
