@@ -306,3 +306,25 @@ def test_claim_reason_only_on_unassigned_stock() -> None:
         issued_at=1,
     )
     _refused(device, link, MalformedError)
+
+
+def test_a_replayed_claim_gets_nothing(device: Device) -> None:
+    """Everything a claim run sent, replayed: the finish to the device (its session is gone, and then it
+    has owners), and the device's answer to a new run of the same home (the tag is bound to the old
+    nonces), so a recorded claim claims nothing again."""
+    responder, run = _responder(device), _run(device)
+    finish = run.finish(_started(responder, device, run))
+    done = _done(responder, device, finish)
+    with pytest.raises(UnknownSessionError):
+        _done(responder, device, finish)  # the session it belonged to is used up
+    again = _run(device)
+    _started(responder, device, again)  # a new session (as if the device was reset to unassigned)
+    with pytest.raises(UnknownSessionError):
+        _done(responder, device, finish)  # the old finish names the old device nonce
+    fresh = _run(device)
+    fresh.finish(_started(ClaimResponder(_code(device), device.device_id), device, fresh))
+    with pytest.raises(ClaimUnprovenError):
+        fresh.read_link(done.answer, device.chain())  # the recorded answer, to a run with new nonces
+    claimed = done.chain
+    with pytest.raises(AlreadyClaimedError):
+        responder.read_start(again.start, claimed)  # and once it holds the link, no run at all
