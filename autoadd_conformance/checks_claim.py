@@ -86,7 +86,7 @@ async def _with_code(http: DeviceHttp, probe: Probe, options: ClaimOptions) -> l
     try:
         run.read_link(answer.body, probe.chain)
     except AutoAddError as err:
-        return [*results, failed("F8", right_title, f"the claim link is refused: {err.code}")]
+        return [*results, failed("F8", right_title, f"its answer is refused (G5-G8): {err.code}")]
     return [*results, passed("F8", right_title)]
 
 

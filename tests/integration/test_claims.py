@@ -23,8 +23,10 @@ from custom_components.autoadd.const import DOMAIN
 from custom_components.autoadd.protocol.certificates import certificate_public_key
 from custom_components.autoadd.protocol.claim import ClaimRun
 from custom_components.autoadd.protocol.claim_code import ClaimCode, format_claim_code
-from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint
+from custom_components.autoadd.protocol.claim_link import issue_claim_link
+from custom_components.autoadd.protocol.keys import PrivateKey, fingerprint, public_key_to_bytes
 from custom_components.autoadd.registrar.ownership import block
+from custom_components.autoadd.registrar.record import Phase
 from tests.factory import Manufacturer, fixed_key
 from tests.reference_device import RunningDevice, make_running_device
 
@@ -214,7 +216,7 @@ async def test_two_devices_matching_one_code_are_not_guessed_between(
     hass: HomeAssistant, repairs: MockConfigEntry, stock: Callable[..., Any], home: PrivateKey
 ) -> None:
     """A device id can be ground to another's hint: a code alone that matches two waiting devices is
-    refused, and each device's own repair issue still takes it."""
+    tried on neither; the owner picks the one in front of them, and only that one is tried."""
     first, second = await stock("UN0001"), await stock("UN0002")
     for device in (first, second):
         await device_announces(hass, repairs, device)
@@ -224,8 +226,16 @@ async def test_two_devices_matching_one_code_are_not_guessed_between(
     twin.device_id = fake_id
     registrar.state.devices[fake_id] = twin
     result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(first)})
-    assert result["errors"] == {"base": "ambiguous_claim_code"}
-    assert owners_of(first) == ()
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "claim_device_pick"
+    assert owners_of(first) == ()  # nothing was tried yet
+    picked = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"device": first.spec.device_id.hex()}
+    )
+    await settle(hass)
+    assert picked["type"] is FlowResultType.ABORT
+    assert picked["reason"] == "claimed"
+    assert owners_of(first) == (fingerprint(home.public_key()),)
 
 
 async def test_a_blocked_device_is_not_claimed(
@@ -288,3 +298,31 @@ async def test_unassigned_from_a_manufacturer_not_trusted_yet(
         assert registered(hass, device_id) is not None
     finally:
         await device.stop()
+
+
+async def test_a_device_that_names_this_home_by_itself_is_asked_about(
+    hass: HomeAssistant, repairs: MockConfigEntry, stock: Callable[..., Any], home: PrivateKey
+) -> None:
+    """Home keys are public and a claim link is signed by the device alone: a device (an extracted
+    IDevID key, a maker's own firmware) can sign one naming this home first without any code run. Only
+    the claim this home ran and verified is its own entry; this one is asked about, and a code typed for
+    it is not taken as "already this home's"."""
+    device = await stock()
+    assert device.device is not None
+    link = issue_claim_link(
+        idevid_key=device.spec.key,
+        idevid_certificate=device.spec.cert,
+        head=device.device.chain.head,
+        owners=[public_key_to_bytes(home.public_key())],
+        issued_at=1,
+    )
+    device.device.add_links([link])
+    await device_announces(hass, repairs, device)
+    device_id = device.spec.device_id.hex()
+    record = registrar_of(repairs).state.devices[device_id]
+    assert registered(hass, device_id) is None
+    assert record.phase is Phase.AWAITING_APPROVAL
+    assert record.approval is not None
+    assert record.approval.previous_owner == device_id  # the claim link's signer: the device itself
+    result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(device)})
+    assert result["errors"] == {"base": "no_device_for_code"}  # it waits for approval, not for a code

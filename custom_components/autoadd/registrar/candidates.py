@@ -38,6 +38,7 @@ def disposable(record: DeviceRecord) -> bool:
         and record.approval is None
         and record.change is None
         and record.onboarded_at is None
+        and not record.claimed
     )
 
 

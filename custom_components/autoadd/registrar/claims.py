@@ -17,7 +17,7 @@ from custom_components.autoadd.protocol.claim import ClaimRun
 from custom_components.autoadd.protocol.claim_code import ClaimCode, parse_claim_code
 from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.errors import AlreadyClaimedError, AutoAddError
-from custom_components.autoadd.protocol.keys import public_key_of
+from custom_components.autoadd.protocol.keys import fingerprint, public_key_of
 
 from . import session
 from .ports import Issue
@@ -88,6 +88,15 @@ def waiting(registrar: Registrar) -> list[DeviceRecord]:
     return sorted(found, key=lambda record: record.refusal.at if record.refusal else "", reverse=True)
 
 
+def matching(registrar: Registrar, text: str) -> list[DeviceRecord]:
+    """The waiting devices a claim code's hint names (none for a code that does not parse)."""
+    try:
+        code = parse_claim_code(text)
+    except AutoAddError:
+        return []
+    return [record for record in waiting(registrar) if code.is_for(bytes.fromhex(record.device_id))]
+
+
 def _find(registrar: Registrar, code: ClaimCode, device_id: str | None) -> DeviceRecord:
     """G0: the one waiting device the code is for. Two that match its hint are refused rather than one
     picked: a device id is cheap to grind to a hint, so one of them may be pretending."""
@@ -105,10 +114,22 @@ def _find(registrar: Registrar, code: ClaimCode, device_id: str | None) -> Devic
     raise NoDeviceForCodeError("no device waiting for a claim code here is the one this code is for")
 
 
-def _claimed_by_us(chain: VerifiedChain, ours: set[bytes]) -> bool:
-    """Whether link 1 is a claim link naming this home first (it ran the code, before a crash?)."""
+def _mark(registrar: Registrar, device_id: str, owners: list[str]) -> None:
+    record = registrar.record(device_id)
+    record.claimed, record.refusal = owners, None
+
+
+def _claimed_by_us(record: DeviceRecord, chain: VerifiedChain, ours: set[bytes]) -> bool:
+    """Whether link 1 is the claim link of this home's own run (it ran the code, before a crash?): it
+    names this home first, and exactly the owners this home's run named (a device can sign a claim link
+    naming any home by itself)."""
     first = chain.history[1] if len(chain.history) > 1 else None
-    return first is not None and first.reason is LinkReason.CLAIM and first.owner_fingerprints[0] in ours
+    return (
+        first is not None
+        and first.reason is LinkReason.CLAIM
+        and first.owner_fingerprints[0] in ours
+        and [fp.hex() for fp in first.owner_fingerprints] == record.claimed
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +153,23 @@ async def claim(registrar: Registrar, text: str, device_id: str | None = None) -
         _, proven = await session.prove(registrar, conn, device_id, address)
         ours, head = registrar.keys.with_recovery(), proven.chain.head
         ran = not head.owners
-        if not ran and not _claimed_by_us(proven.chain, ours):
+        if not ran and not _claimed_by_us(registrar.record(device_id), proven.chain, ours):
             if set(head.owner_fingerprints) & ours:  # claimed by another home, which named this one too
                 registrar.try_now(device_id, session.Purpose.ONBOARD, at=address)  # its approval shows
                 raise ClaimedElsewhereError("another home claimed the device and named this home too")
             raise AlreadyClaimedError("the device's chain names other owners: someone claimed it first")
         if ran:
+            owners = registrar.keys.owner_keys()
             run = ClaimRun(
-                code,
-                device_id=proven.device_id,
-                home=public_key_of(registrar.home.key),
-                owners=registrar.keys.owner_keys(),
+                code, device_id=proven.device_id, home=public_key_of(registrar.home.key), owners=owners
             )
             started = await session.ask(conn.claim_start(run.start))
             run.read_link(await session.ask(conn.claim_finish(run.finish(started))), proven.chain)
+            # G9: the verified claim on disk before anything more is sent: only a claim link naming
+            # exactly these owners is this home's own entry (a device can sign one by itself), and the
+            # device, no longer unassigned, is tried at once, whatever its old refusal's back-off
+            named = [fingerprint(owner).hex() for owner in owners]
+            await registrar.commit(lambda: _mark(registrar, device_id, named), devices=[device_id])
     registrar.owner.clear_issue(ISSUE, device_id)
     await registrar.attempt(device_id, address, session.Purpose.ONBOARD)  # the proof that moves state
     return Claimed(registrar.record(device_id), ran)

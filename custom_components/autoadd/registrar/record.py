@@ -255,6 +255,9 @@ class DeviceRecord:
     blocked_from: Phase | None = None
     #: "revoked_manufacturer" while its manufacturer root is revoked.
     flags: list[str] = field(default_factory=list)
+    #: The owners (fingerprints, hex, in order) of the claim code run this home made (§14.9), written
+    #: before its finish was sent: only a claim link naming exactly these is this home's own entry.
+    claimed: list[str] = field(default_factory=list)
     #: Append-only ownership history: [{"at", "event", ...}].
     history: list[dict[str, str]] = field(default_factory=list)
 
@@ -293,6 +296,7 @@ class DeviceRecord:
             "blocked_from": self.blocked_from.value if self.blocked_from else None,
             "flags": list(self.flags),
             "history": [dict(entry) for entry in self.history],
+            "claimed": list(self.claimed),
         }
 
     @classmethod
@@ -320,4 +324,5 @@ class DeviceRecord:
             blocked_from=Phase(blocked_from) if blocked_from else None,
             flags=list(data.get("flags", [])),
             history=[dict(entry) for entry in data.get("history", [])],
+            claimed=list(data.get("claimed", [])),
         )

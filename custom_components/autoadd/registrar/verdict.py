@@ -131,12 +131,21 @@ def judge_proof(  # noqa: PLR0911 - one return per verdict, in the order they ar
     if signer is not keys.current.key and not owners & {keys.current.fingerprint}:
         return Rotate(signer, extended)
     own = keys.with_recovery()  # links the recovery key signed are this home's own (§14.8)
-    origin = previous_owner(extended, own)
+    origin = previous_owner(extended, own) or _claimed_without_us(record, extended, own)
     if origin is not None and not _approved(record, extended, own):
         if record.phase is Phase.REJECTED and record.approval and record.approval.head in seen:
             return Refuse(NotOwnerError("the owner rejected this hand-over"))
         return AskOwner(origin)
     return Present(tuple(extra), signer, extended)
+
+
+def _claimed_without_us(record: DeviceRecord, chain: VerifiedChain, ours: set[bytes]) -> bytes | None:
+    """The device's id when it entered this home by a claim link naming this home first that no claim
+    run of this home made (§14.9 G9): a device can sign such a link by itself, so it is asked about."""
+    step = chain.history[entry_index(chain, ours)]
+    if step.reason is LinkReason.CLAIM and [fp.hex() for fp in step.owner_fingerprints] != record.claimed:
+        return step.signer
+    return None
 
 
 def _approved(record: DeviceRecord, chain: VerifiedChain, ours: set[bytes]) -> bool:
