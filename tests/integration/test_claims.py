@@ -39,6 +39,20 @@ __all__ = ["repairs"]  # a fixture, used by name
 SECRET = b"\x11\x22\x33\x44\x55\x66\x77\x88"
 
 
+NEIGHBOUR = fixed_key("neighbour home")
+
+
+async def claim_for(device: RunningDevice, bound_to: PrivateKey, owners: list[Any]) -> None:
+    """Someone else who holds the code claims the device: the run bound to `bound_to`'s key."""
+    run = ClaimRun(
+        ClaimCode(device.spec.device_id[:3], SECRET),
+        device_id=device.spec.device_id,
+        home=bound_to.public_key(),
+        owners=owners,
+    )
+    await device.client.claim_finish(run.finish(await device.client.claim_start(run.start)))
+
+
 def code_of(device: RunningDevice, secret: bytes = SECRET) -> str:
     return format_claim_code(ClaimCode(device.spec.device_id[:3], secret))
 
@@ -153,18 +167,11 @@ async def test_claimed_by_someone_else_first(
     """The code in two hands: the first claim wins; the second home is told, nothing changes."""
     device = await stock()
     await device_announces(hass, repairs, device)
-    neighbour = fixed_key("neighbour home")
-    run = ClaimRun(
-        ClaimCode(device.spec.device_id[:3], SECRET),
-        device_id=device.spec.device_id,
-        home=neighbour.public_key(),
-        owners=[neighbour.public_key()],
-    )
-    await device.client.claim_finish(run.finish(await device.client.claim_start(run.start)))
+    await claim_for(device, NEIGHBOUR, [NEIGHBOUR.public_key()])
 
     result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(device)})
     assert result["errors"] == {"base": "already_claimed"}
-    assert owners_of(device) == (fingerprint(neighbour.public_key()),)
+    assert owners_of(device) == (fingerprint(NEIGHBOUR.public_key()),)
     assert registered(hass, device.spec.device_id.hex()) is None
 
 
@@ -174,20 +181,13 @@ async def test_claimed_by_another_home_naming_this_one_is_asked_about(
     """Someone with the code claims the device for their home and names this home too: the device
     names its claimer first, so this home is asked, as for a hand-over, and adds nothing by itself."""
     device = await stock()
-    neighbour = fixed_key("neighbour home")
-    run = ClaimRun(
-        ClaimCode(device.spec.device_id[:3], SECRET),
-        device_id=device.spec.device_id,
-        home=neighbour.public_key(),
-        owners=[neighbour.public_key(), home.public_key()],
-    )
-    await device.client.claim_finish(run.finish(await device.client.claim_start(run.start)))
+    await claim_for(device, NEIGHBOUR, [NEIGHBOUR.public_key(), home.public_key()])
     await device_announces(hass, repairs, device)
     device_id = device.spec.device_id.hex()
     assert registered(hass, device_id) is None
     record = registrar_of(repairs).state.devices[device_id]
     assert record.approval is not None
-    assert record.approval.previous_owner == fingerprint(neighbour.public_key()).hex()
+    assert record.approval.previous_owner == fingerprint(NEIGHBOUR.public_key()).hex()
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"approve_{device_id}") is not None
 
 
@@ -197,14 +197,7 @@ async def test_a_code_for_a_device_another_home_claimed_naming_this_one_says_so(
     """The owner types the code after the other home claimed it: told so, never "claimed"."""
     device = await stock()
     await device_announces(hass, repairs, device)  # waiting for its code
-    neighbour = fixed_key("neighbour home")
-    run = ClaimRun(
-        ClaimCode(device.spec.device_id[:3], SECRET),
-        device_id=device.spec.device_id,
-        home=neighbour.public_key(),
-        owners=[neighbour.public_key(), home.public_key()],
-    )
-    await device.client.claim_finish(run.finish(await device.client.claim_start(run.start)))
+    await claim_for(device, NEIGHBOUR, [NEIGHBOUR.public_key(), home.public_key()])
     result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(device)})
     assert result["errors"] == {"base": "claimed_elsewhere"}
     device_id = device.spec.device_id.hex()
@@ -326,3 +319,18 @@ async def test_a_device_that_names_this_home_by_itself_is_asked_about(
     assert record.approval.previous_owner == device_id  # the claim link's signer: the device itself
     result = await options_step(hass, repairs, "claim_device", {"claim_code": code_of(device)})
     assert result["errors"] == {"base": "no_device_for_code"}  # it waits for approval, not for a code
+
+
+async def test_a_run_bound_to_this_homes_key_by_someone_else_is_asked_about(
+    hass: HomeAssistant, repairs: MockConfigEntry, stock: Callable[..., Any], home: PrivateKey
+) -> None:
+    """The device checks that the home the run was bound to comes first, but which home that is, is the
+    runner's word: a neighbour with the code binds it to this home's public key and names itself after.
+    This home never made that run, so it asks (the neighbour would stay a co-owner)."""
+    device = await stock()
+    await claim_for(device, home, [home.public_key(), NEIGHBOUR.public_key()])
+    await device_announces(hass, repairs, device)
+    device_id = device.spec.device_id.hex()
+    assert registered(hass, device_id) is None
+    record = registrar_of(repairs).state.devices[device_id]
+    assert record.phase is Phase.AWAITING_APPROVAL
