@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from custom_components.autoadd.protocol.chain import VerifiedChain
 from custom_components.autoadd.protocol.claim import ClaimRun
 from custom_components.autoadd.protocol.claim_code import ClaimCode, parse_claim_code
-from custom_components.autoadd.protocol.const import LinkReason
 from custom_components.autoadd.protocol.errors import AlreadyClaimedError, AutoAddError
 from custom_components.autoadd.protocol.keys import fingerprint, public_key_of
 
 from . import session
+from .machine import own_claim
 from .ports import Issue
 from .record import Address, DeviceRecord
 
@@ -124,12 +124,7 @@ def _claimed_by_us(record: DeviceRecord, chain: VerifiedChain, ours: set[bytes])
     names this home first, and exactly the owners this home's run named (a device can sign a claim link
     naming any home by itself)."""
     first = chain.history[1] if len(chain.history) > 1 else None
-    return (
-        first is not None
-        and first.reason is LinkReason.CLAIM
-        and first.owner_fingerprints[0] in ours
-        and [fp.hex() for fp in first.owner_fingerprints] == record.claimed
-    )
+    return first is not None and own_claim(record, first) and first.owner_fingerprints[0] in ours
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from enum import StrEnum
 import functools
 import hashlib
 
-from custom_components.autoadd.protocol.chain import VerifiedChain
+from custom_components.autoadd.protocol.chain import ChainHead, VerifiedChain
 from custom_components.autoadd.protocol.const import LinkReason
 
 from .record import Address, Approval, ChangeKind, DeviceRecord, PendingChange, Phase, Refusal
@@ -144,6 +144,12 @@ def previous_owner(chain: VerifiedChain, ours: set[bytes]) -> bytes | None:
         claimer = step.owner_fingerprints[0]
         return None if claimer in ours else claimer
     return None if entry == 0 or step.signer in ours else step.signer
+
+
+def own_claim(record: DeviceRecord, step: ChainHead) -> bool:
+    """Whether `step` is the claim link of this home's own run (§14.9 G9): exactly the owners the run it
+    stored named (a device can sign a claim link naming any home by itself)."""
+    return step.reason is LinkReason.CLAIM and [fp.hex() for fp in step.owner_fingerprints] == record.claimed
 
 
 # --- Transitions on evidence from the device ----------------------------------------------------------

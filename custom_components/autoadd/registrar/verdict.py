@@ -13,7 +13,7 @@ from custom_components.autoadd.protocol.errors import AutoAddError, NotOwnerErro
 from custom_components.autoadd.protocol.keys import PrivateKey
 
 from .keys import HomeKeys
-from .machine import ACCEPTED, digest, entry_index, held_links, previous_owner
+from .machine import ACCEPTED, digest, entry_index, held_links, own_claim, previous_owner
 from .record import ChangeKind, DeviceRecord, Phase
 
 # --- What a proof means --------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def _claimed_without_us(record: DeviceRecord, chain: VerifiedChain, ours: set[by
     """The device's id when it entered this home by a claim link naming this home first that no claim
     run of this home made (§14.9 G9): a device can sign such a link by itself, so it is asked about."""
     step = chain.history[entry_index(chain, ours)]
-    if step.reason is LinkReason.CLAIM and [fp.hex() for fp in step.owner_fingerprints] != record.claimed:
+    if step.reason is LinkReason.CLAIM and not own_claim(record, step):
         return step.signer
     return None
 
